@@ -1,0 +1,349 @@
+package appliance
+
+import (
+	"crypto/tls"
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/ipx"
+	"github.com/anyip/anyip/ovf"
+)
+
+// FromProperties reads the raw OVF properties into a Config. It reports
+// every value that does not parse, not just the first, so one boot shows
+// the operator everything to fix. Values that do not parse are left out of
+// the Config; the findings make the whole configuration invalid.
+func FromProperties(raw map[string]string) (Config, Properties, finding.List) {
+	p := NormalizeProperties(raw)
+	r := reader{props: p}
+	c := Config{
+		Hostname:           r.hostname(KeyHostname),
+		Nameservers:        r.addrList(KeyNameservers),
+		AdditionalNetworks: r.prefixList(KeyAdditionalNetworks),
+		ServiceRanges:      r.prefixList(KeyServiceRanges),
+		DataplanePort:      r.port(KeyDataplanePort),
+		HAProxyUser:        r.text(KeyHAProxyUser),
+		HAProxyPassword:    r.password(KeyHAProxyPassword),
+		RootPassword:       r.password(KeyRootPassword),
+		PermitRootLogin:    r.boolean(KeyPermitRootLogin),
+	}
+	c.NICs = append(c.NICs,
+		r.nic("management", KeyManagementIP, KeyManagementGateway),
+		r.nic("workload", KeyWorkloadIP, KeyWorkloadGateway))
+	if p[KeyFrontendIP] != "" || p[KeyFrontendGateway] != "" {
+		c.NICs = append(c.NICs, r.nic("frontend", KeyFrontendIP, KeyFrontendGateway))
+	}
+	c.CACert, c.CAKey = r.ca(KeyCACert, KeyCAKey)
+	r.nameserverCount(KeyNameservers, len(c.Nameservers))
+	return c, p, r.findings
+}
+
+type reader struct {
+	props    Properties
+	findings finding.List
+}
+
+func (r *reader) fail(key, value, hint, format string, args ...any) {
+	r.findings = append(r.findings, errAt(key, value, hint, format, args...))
+}
+
+func (r *reader) warn(key, value, hint, format string, args ...any) {
+	r.findings = append(r.findings, warnAt(key, value, hint, format, args...))
+}
+
+func (r *reader) text(key string) string {
+	v := r.props[key]
+	r.lengths(key, v)
+	return v
+}
+
+// lengths applies the descriptor's MinLen/MaxLen, as the wizard would. An
+// empty value is left to the caller: for most keys empty means "unset".
+func (r *reader) lengths(key, v string) bool {
+	p, _ := ovf.Lookup(key)
+	n := len([]rune(v))
+	if v == "" {
+		return true
+	}
+	if p.MinLen > 0 && n < p.MinLen || p.MaxLen > 0 && n > p.MaxLen {
+		r.fail(key, v, fmt.Sprintf("use %d to %d characters", p.MinLen, p.MaxLen),
+			"is %d characters long", n)
+		return false
+	}
+	return true
+}
+
+var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+func (r *reader) hostname(key string) string {
+	v := r.props[key]
+	if v == "" {
+		r.fail(key, v, "give a host name such as haproxy or lb-01.example.com", "is empty")
+		return ""
+	}
+	name := strings.TrimSuffix(v, ".")
+	ok := len(name) <= 253
+	for _, l := range strings.Split(name, ".") {
+		ok = ok && hostnameLabel.MatchString(l)
+	}
+	if !ok {
+		r.fail(key, v, "use letters, digits and hyphens in dot-separated labels of at most 63 characters, not starting or ending with a hyphen",
+			"is not a valid host name")
+		return ""
+	}
+	return name
+}
+
+func (r *reader) password(key string) Secret {
+	v := r.props[key]
+	if v == "" {
+		r.warn(key, "", "set it in the vApp options if the appliance should have one", "is not set")
+		return Secret{}
+	}
+	r.lengths(key, v)
+	return NewSecret(v)
+}
+
+func (r *reader) boolean(key string) bool {
+	v := r.props[key]
+	switch strings.ToLower(v) {
+	case "true", "yes", "1", "on":
+		return true
+	case "false", "no", "0", "off":
+		return false
+	case "":
+		p, _ := ovf.Lookup(key)
+		return strings.EqualFold(p.Default, "true")
+	}
+	r.fail(key, v, "use true or false", "is not a boolean")
+	return false
+}
+
+func (r *reader) port(key string) uint16 {
+	v := r.props[key]
+	if v == "" {
+		p, _ := ovf.Lookup(key)
+		v = p.Default
+	}
+	lo, hi := int64(1), int64(65535)
+	if p, ok := ovf.Lookup(key); ok {
+		if p.MinValue != nil {
+			lo = max(lo, *p.MinValue)
+		}
+		if p.MaxValue != nil {
+			hi = min(hi, *p.MaxValue)
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		r.fail(key, v, fmt.Sprintf("use a whole number from %d to %d", lo, hi), "is not a valid port")
+		return 0
+	}
+	return uint16(n)
+}
+
+func (r *reader) nic(role, addrKey, gwKey string) NIC {
+	n := NIC{Role: role, Key: addrKey, GatewayKey: gwKey}
+	if v := r.props[addrKey]; v != "" {
+		p, err := netip.ParsePrefix(v)
+		switch {
+		case err == nil && p.Addr().Zone() == "" && !p.Addr().Is4In6():
+			n.Addr = p
+		case isAddr(v):
+			r.fail(addrKey, v, fmt.Sprintf("add the prefix length of the %s network, e.g. %s/24", role, v),
+				"needs CIDR form (address/prefix-length)")
+		default:
+			r.fail(addrKey, v, "write the address in CIDR form, e.g. 192.168.10.5/24, or leave it empty for DHCP",
+				"is not an address in CIDR form: %s", reason(err))
+		}
+	}
+	if v := r.props[gwKey]; v != "" {
+		n.Gateway = r.addr(gwKey, v)
+	}
+	return n
+}
+
+func (r *reader) addr(key, v string) netip.Addr {
+	a, err := netip.ParseAddr(v)
+	switch {
+	case err == nil && a.Zone() == "" && !a.Is4In6():
+		return a
+	case strings.Contains(v, "/"):
+		bare, _, _ := strings.Cut(v, "/")
+		r.fail(key, v, fmt.Sprintf("write only the address, e.g. %s", bare), "must be a single address, not a prefix")
+	default:
+		r.fail(key, v, "write one IPv4 or IPv6 address, e.g. 192.168.10.1", "is not an IP address: %s", reason(err))
+	}
+	return netip.Addr{}
+}
+
+func (r *reader) addrList(key string) []netip.Addr {
+	var out []netip.Addr
+	for _, item := range SplitList(r.props[key]) {
+		if a := r.addr(key, item); a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (r *reader) nameserverCount(key string, n int) {
+	if n > 3 {
+		r.warn(key, r.props[key], "list at most three; the resolver ignores the rest", "lists %d servers", n)
+	}
+}
+
+// prefixList reads CIDRs. Host bits are kept (see Config.ServiceRanges);
+// what cannot be a prefix at all gets the most specific hint we can give.
+func (r *reader) prefixList(key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range splitRanges(r.props[key]) {
+		p, hint, err := ParsePrefix(item)
+		if err != nil {
+			r.fail(key, item, hint, "%v", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// splitRanges is SplitList that keeps "a - b" together, so an address
+// range typed with spaces gets the range hint rather than three errors.
+func splitRanges(v string) []string {
+	return SplitList(spacedDash.ReplaceAllString(v, "-"))
+}
+
+var spacedDash = regexp.MustCompile(`\s*-\s*`)
+
+// ParsePrefix reads one CIDR as an operator typed it. On failure it
+// returns a hint that says what to write instead.
+func ParsePrefix(s string) (netip.Prefix, string, error) {
+	p, err := netip.ParsePrefix(s)
+	if err == nil {
+		if p.Addr().Zone() != "" {
+			return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
+		}
+		if p.Addr().Is4In6() {
+			q := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			hint := "write the IPv4 prefix"
+			if q.IsValid() {
+				hint = "write " + q.String()
+			}
+			return netip.Prefix{}, hint, fmt.Errorf("is an IPv4-mapped IPv6 prefix")
+		}
+		return p, "", nil
+	}
+	if from, to, rerr := ipx.ParseRange(s); rerr == nil {
+		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(ipx.Cover(from, to)),
+			fmt.Errorf("is an address range, not a CIDR")
+	}
+	if a, aerr := netip.ParseAddr(s); aerr == nil {
+		return netip.Prefix{}, fmt.Sprintf("for this one address write %s/%d", a, a.BitLen()),
+			fmt.Errorf("has no prefix length")
+	}
+	if a, bits, ok := strings.Cut(s, "/"); ok {
+		if _, aerr := netip.ParseAddr(a); aerr == nil {
+			addr := netip.MustParseAddr(a)
+			return netip.Prefix{}, fmt.Sprintf("the prefix length after / must be a number from 0 to %d", addr.BitLen()),
+				fmt.Errorf("has a bad prefix length %q", bits)
+		}
+	}
+	return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26",
+		fmt.Errorf("is not a CIDR: %s", reason(err))
+}
+
+// ca checks the CA certificate and key: both or neither, each real PEM,
+// and the key belongs to the certificate. PEM pasted into a single-line
+// form field arrives with its newlines turned into spaces; that is
+// repaired rather than refused.
+func (r *reader) ca(certKey, keyKey string) (string, Secret) {
+	cert, key := r.props[certKey], r.props[keyKey]
+	if cert == "" && key == "" {
+		return "", Secret{}
+	}
+	if cert == "" || key == "" {
+		missing, given := certKey, keyKey
+		if key == "" {
+			missing, given = keyKey, certKey
+		}
+		r.fail(missing, "", fmt.Sprintf("set both %s and %s, or clear both to have a CA generated", certKey, keyKey),
+			"is empty while %s is set", given)
+		return "", Secret{}
+	}
+	cert, key = RepairPEM(cert), RepairPEM(key)
+	ok := true
+	if b, _ := pem.Decode([]byte(cert)); b == nil || b.Type != "CERTIFICATE" {
+		r.fail(certKey, "", "paste the whole PEM certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
+			"is not a PEM certificate")
+		ok = false
+	}
+	if b, _ := pem.Decode([]byte(key)); b == nil || !strings.Contains(b.Type, "PRIVATE KEY") {
+		r.fail(keyKey, key, "paste the whole PEM private key, from -----BEGIN ... PRIVATE KEY----- to its END line",
+			"is not a PEM private key")
+		ok = false
+	}
+	if ok {
+		// The error text of X509KeyPair never contains key material.
+		if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
+			r.fail(keyKey, key, fmt.Sprintf("give the key that belongs to %s", certKey),
+				"does not match the certificate: %s", reason(err))
+			ok = false
+		}
+	}
+	if !ok {
+		return "", Secret{}
+	}
+	return cert, NewSecret(key)
+}
+
+var pemBlock = regexp.MustCompile(`-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----`)
+
+// RepairPEM puts back the newlines a web form turned into spaces; text
+// that already has line breaks is returned with its ends trimmed.
+func RepairPEM(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\r\n", "\n")
+	if strings.Contains(s, "\n") {
+		return s + "\n"
+	}
+	var b strings.Builder
+	for _, m := range pemBlock.FindAllStringSubmatch(s, -1) {
+		b.WriteString("-----BEGIN " + m[1] + "-----\n")
+		body := strings.Join(strings.Fields(m[2]), "")
+		for len(body) > 64 {
+			b.WriteString(body[:64] + "\n")
+			body = body[64:]
+		}
+		if body != "" {
+			b.WriteString(body + "\n")
+		}
+		b.WriteString("-----END " + m[3] + "-----\n")
+	}
+	if b.Len() == 0 {
+		return s
+	}
+	return b.String()
+}
+
+func isAddr(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
+
+// reason trims the parser's own error to its explanation: netip repeats
+// the input in its messages, which we already show as the value.
+func reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "): "); i >= 0 {
+		return msg[i+3:]
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}

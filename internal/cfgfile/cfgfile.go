@@ -1,0 +1,172 @@
+// Package cfgfile reads anyip-routes.cfg, the one file both commands and
+// the old shell service agree on: one CIDR a line, lines starting with '#'
+// are comments, no inline comments. Ranges written by first boot sit
+// between two marker comments; everything else is the operator's.
+package cfgfile
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/anyip/anyip/internal/finding"
+)
+
+// DefaultPath is where the appliance keeps the file.
+const DefaultPath = "/etc/vmware/anyip-routes.cfg"
+
+// The markers are comments, so the old shell service skips them. They are
+// matched by prefix so the explanatory tail can change between versions.
+const (
+	BeginMarker = "# BEGIN anyip-firstboot"
+	EndMarker   = "# END anyip-firstboot"
+)
+
+// MaxSize bounds what we read: 100,000 ranges fit in a few MiB.
+const MaxSize = 32 << 20
+
+// Entry is one range line.
+type Entry struct {
+	Line    int          // 1-based
+	Text    string       // the line as written, trimmed
+	Prefix  netip.Prefix // masked
+	Managed bool         // inside the first-boot block
+}
+
+// File is a parsed anyip-routes.cfg.
+type File struct {
+	Path    string
+	Entries []Entry
+	// Begin and End are the 1-based lines of the block markers, 0 when
+	// the file has no block (a new file, or one from the old appliance).
+	Begin, End int
+}
+
+// Where names a line for messages: "path:line".
+func (f *File) Where(line int) string { return fmt.Sprintf("%s:%d", f.Path, line) }
+
+// Parse reads the file's bytes. Findings carry path:line and the line's
+// text; any error means the file must not be applied (a file is applied
+// whole or not at all).
+func Parse(path string, data []byte) (*File, finding.List) {
+	f := &File{Path: path}
+	var fs finding.List
+	if len(data) > MaxSize {
+		fs = append(fs, finding.Errorf(path, "", "keep the file under 32 MiB", "is %d bytes long", len(data)))
+		return f, fs
+	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	seen := make(map[netip.Prefix]int)
+	for n, raw := range Lines(data) {
+		line := strings.TrimSpace(string(raw))
+		switch {
+		case line == "":
+			continue
+		case strings.HasPrefix(line, BeginMarker):
+			if f.Begin != 0 {
+				fs = append(fs, finding.Errorf(f.Where(n), line, fmt.Sprintf("delete one of the two; the first is on line %d", f.Begin), "the first-boot block begins twice"))
+				continue
+			}
+			f.Begin = n
+			continue
+		case strings.HasPrefix(line, EndMarker):
+			if f.Begin == 0 || f.End != 0 {
+				fs = append(fs, finding.Errorf(f.Where(n), line, "delete this line, or put the matching BEGIN line back", "the first-boot block ends without beginning"))
+				continue
+			}
+			f.End = n
+			continue
+		case line[0] == '#':
+			continue
+		}
+		p, hint, err := ParseLine(line)
+		if err != nil {
+			fs = append(fs, finding.Errorf(f.Where(n), line, hint, "%v", err))
+			continue
+		}
+		if first, dup := seen[p]; dup {
+			fs = append(fs, finding.Warnf(f.Where(n), line, "delete one of them", "%s is listed again (first on line %d)", p, first))
+			continue
+		}
+		seen[p] = n
+		f.Entries = append(f.Entries, Entry{Line: n, Text: line, Prefix: p, Managed: f.Begin != 0 && f.End == 0})
+	}
+	if f.Begin != 0 && f.End == 0 {
+		fs = append(fs, finding.Errorf(f.Where(f.Begin), BeginMarker, "put the line "+EndMarker+" after the managed ranges, or delete this line",
+			"the first-boot block begins but never ends"))
+	}
+	return f, fs
+}
+
+// ParseLine reads one range line. Like the old shell service (which handed
+// the line to `ip route add local`), a bare address means that one
+// address. A prefix with host bits set is refused rather than masked: the
+// operator meant something, and we should not guess which.
+func ParseLine(line string) (netip.Prefix, string, error) {
+	if i := strings.IndexByte(line, '#'); i > 0 {
+		return netip.Prefix{}, "move the comment to a line of its own starting with #",
+			fmt.Errorf("has an inline comment, which the file format does not allow")
+	}
+	if strings.ContainsAny(line, " \t,;") {
+		return netip.Prefix{}, "put one CIDR on each line", fmt.Errorf("holds more than one value")
+	}
+	var p netip.Prefix
+	if a, err := netip.ParseAddr(line); err == nil && a.Zone() == "" {
+		p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	} else {
+		p, err = netip.ParsePrefix(line)
+		if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26", fmt.Errorf("is not a CIDR")
+		}
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Sprintf("did you mean %s?", m), fmt.Errorf("has host bits set")
+	}
+	return p, "", nil
+}
+
+// Prefixes returns the file's ranges, sorted, without duplicates.
+func (f *File) Prefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(f.Entries))
+	for _, e := range f.Entries {
+		out = append(out, e.Prefix)
+	}
+	return SortPrefixes(out)
+}
+
+// SortPrefixes sorts in place by address then length, drops duplicates and
+// returns the result. IPv4 sorts before IPv6.
+func SortPrefixes(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, ComparePrefix)
+	return slices.Compact(ps)
+}
+
+// ComparePrefix orders by address, then by length.
+func ComparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// Lines iterates over the lines of data with their 1-based numbers, each
+// without its line end ("\n" or "\r\n").
+func Lines(data []byte) func(yield func(int, []byte) bool) {
+	return func(yield func(int, []byte) bool) {
+		n := 0
+		for len(data) > 0 {
+			n++
+			line := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			if !yield(n, bytes.TrimSuffix(line, []byte("\r"))) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,81 @@
+// Package state records what first boot last applied, as a small YAML
+// document an operator can read, so the next boot can tell "nothing
+// changed" from "vCenter changed the properties".
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/render"
+)
+
+// DefaultDir is where the appliance keeps its state.
+const DefaultDir = "/var/lib/anyip"
+
+const fileName = "firstboot.yaml"
+
+// Record is the outcome of one applied run. It never holds a secret: the
+// hash leaves secret properties out, and findings redact them.
+type Record struct {
+	Version        int               `yaml:"version"`
+	AppliedAt      time.Time         `yaml:"applied_at"`
+	Source         string            `yaml:"source"`
+	PropertiesHash string            `yaml:"properties_hash"`
+	Config         string            `yaml:"config"`
+	ConfigSHA256   string            `yaml:"config_sha256"`
+	Ranges         []string          `yaml:"ranges"`
+	Result         string            `yaml:"result"`
+	Routes         RouteCounts       `yaml:"routes"`
+	Warnings       []finding.Finding `yaml:"warnings,omitempty"`
+}
+
+// RouteCounts says what the route apply did.
+type RouteCounts struct {
+	Added   int `yaml:"added"`
+	Removed int `yaml:"removed"`
+	Adopted int `yaml:"adopted"`
+	Kept    int `yaml:"kept"`
+}
+
+// Path returns the record's file in dir.
+func Path(dir string) string { return filepath.Join(dir, fileName) }
+
+// Load returns the last record, or nil when there is none. A record that
+// does not parse (a half-written file cannot happen, but a hand edit can)
+// is treated as none: the run re-applies, which is always safe.
+func Load(dir string) (*Record, error) {
+	data, err := os.ReadFile(Path(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := yaml.Unmarshal(data, &r); err != nil || r.Version != 1 {
+		return nil, nil
+	}
+	return &r, nil
+}
+
+// Save writes the record atomically, creating dir if needed.
+func Save(dir string, r *Record) error {
+	r.Version = 1
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := yaml.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	header := []byte("# Written by anyip-firstboot after each applied run. Safe to delete: the next run re-applies.\n")
+	return render.WriteFile(Path(dir), append(header, data...), 0o644)
+}

@@ -1,0 +1,213 @@
+// Package validate decides whether a set of VIP ranges is safe to answer
+// for, given what the appliance is configured with and what the running
+// system shows. It is pure: the caller gathers the facts, and every check
+// is a function from values to findings, so the same checks guard first
+// boot, every edit the route service applies, and the operator's check.
+//
+// Everything runs in O(n log n) in the number of ranges: the ranges are
+// indexed once, then every address that must stay outside them is looked
+// up per prefix length present, and every network that must not overlap
+// them is found by binary search.
+package validate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/ipx"
+)
+
+// Range is one VIP range as the operator gave it.
+type Range struct {
+	Prefix netip.Prefix // as typed; host bits may be set
+	Where  string       // OVF key, or path:line of anyip-routes.cfg
+}
+
+// Point is an address no range may contain: a gateway, a name server, an
+// address of this appliance or one already held on an interface.
+type Point struct {
+	Addr  netip.Addr
+	What  string // "the workload gateway", "a name server", ...
+	Where string // OVF key, interface or file it came from
+}
+
+// Network is a network no range may overlap (backends, special-use space),
+// or one a range is expected to lie in (attached subnets).
+type Network struct {
+	Prefix netip.Prefix
+	What   string
+	Where  string
+}
+
+// Rules is everything the ranges are checked against.
+type Rules struct {
+	Forbidden []Point   // a range containing one is an error
+	Avoid     []Network // a range overlapping one is an error
+	Attached  []Network // subnets the appliance is on: warnings only
+	// MinBits4 and MinBits6 bound how large a range may be: a /8 of VIPs
+	// is a typo, not a load balancer.
+	MinBits4, MinBits6 int
+}
+
+// Default size limits; the commands let the operator override them.
+const (
+	DefaultMinBits4 = 16
+	DefaultMinBits6 = 48
+)
+
+// Special-use space no VIP may live in: answering for it would break the
+// host itself (loopback), the link (link-local), or never work at all.
+var special = []Network{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" space (0.0.0.0/8)`, "RFC 1122"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback space (127.0.0.0/8)", "RFC 1122"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local space (169.254.0.0/16)", "RFC 3927"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast space (224.0.0.0/4)", "RFC 5771"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved space (240.0.0.0/4)", "RFC 1112"},
+	{netip.MustParsePrefix("::/128"), "the unspecified address (::)", "RFC 4291"},
+	{netip.MustParsePrefix("::1/128"), "loopback (::1)", "RFC 4291"},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped space (::ffff:0:0/96)", "RFC 4291"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local space (fe80::/10)", "RFC 4291"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast space (ff00::/8)", "RFC 4291"},
+}
+
+// Ranges checks VIP ranges against each other and against the rules. It
+// reports every problem, not just the first.
+func Ranges(rs []Range, rules Rules) finding.List {
+	var fs finding.List
+	ix := index{}
+	for i, r := range rs {
+		p := r.Prefix
+		if m := p.Masked(); m != p {
+			fs = append(fs, finding.Errorf(r.Where, p.String(), fmt.Sprintf("did you mean %s?", m),
+				"%s has host bits set: a range must start at its network address", p))
+			p = m
+		}
+		if p.Bits() == 0 {
+			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(), "list only the addresses VIPs are handed out from, e.g. 192.168.30.128/26",
+				"%s is every address there is: the appliance would answer for the whole network, gateways and DNS included", p))
+			continue
+		}
+		if lim := rules.limit(p); p.Bits() < lim {
+			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
+				fmt.Sprintf("use a range of /%d or smaller, or raise the limit (--max-range)", lim),
+				"%s holds %s addresses, more than a VIP pool should (largest allowed: /%d)", p, count(p), lim))
+			continue
+		}
+		ix.add(p, i)
+	}
+	ix.build()
+
+	for _, ov := range ix.overlaps() {
+		a, b := rs[ov[0]], rs[ov[1]]
+		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
+		if pa == pb {
+			fs = append(fs, finding.Warnf(b.Where, pb.String(), "delete one of them",
+				"%s is listed twice (also in %s)", pb, a.Where))
+			continue
+		}
+		fs = append(fs, finding.Errorf(b.Where, pb.String(), "keep one range for these addresses: merge them or make them disjoint",
+			"%s overlaps %s (%s)", pb, pa, a.Where))
+	}
+
+	seen := make(map[netip.Addr]bool, len(rules.Forbidden))
+	for _, pt := range rules.Forbidden {
+		// The same address often comes twice (configured and observed);
+		// the first, configured one names the property to fix.
+		if seen[pt.Addr] {
+			continue
+		}
+		seen[pt.Addr] = true
+		for _, i := range ix.containing(pt.Addr, 128) {
+			r := rs[i]
+			fs = append(fs, finding.Errorf(r.Where, r.Prefix.Masked().String(),
+				fmt.Sprintf("move or shrink the range so it leaves out %s", pt.Addr),
+				"%s contains %s, %s (%s): the appliance would answer for it and cut it off the network",
+				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where))
+		}
+	}
+
+	for _, n := range append(slices.Clip(rules.Avoid), special...) {
+		for _, i := range ix.overlapping(n.Prefix) {
+			r := rs[i]
+			fs = append(fs, finding.Errorf(r.Where, r.Prefix.Masked().String(),
+				fmt.Sprintf("choose a range outside %s", n.Prefix),
+				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where))
+		}
+	}
+
+	fs = append(fs, attachedWarnings(rs, &ix, rules.Attached)...)
+	return fs
+}
+
+func (r Rules) limit(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		if r.MinBits4 > 0 {
+			return r.MinBits4
+		}
+		return DefaultMinBits4
+	}
+	if r.MinBits6 > 0 {
+		return r.MinBits6
+	}
+	return DefaultMinBits6
+}
+
+// attachedWarnings: a range outside every attached subnet works only if
+// the upstream router sends it here; a range holding a subnet's network
+// or broadcast address answers for addresses hosts use to mean "everyone".
+func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
+	var fs finding.List
+	if len(attached) == 0 {
+		return nil
+	}
+	for _, e := range ix.all {
+		inside := false
+		for _, n := range attached {
+			if n.Prefix.Bits() <= e.p.Bits() && n.Prefix.Contains(e.p.Addr()) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			r := rs[e.i]
+			fs = append(fs, finding.Warnf(r.Where, e.p.String(), "make sure the upstream router routes it to this appliance",
+				"%s lies outside every attached network (%s)", e.p, describe(attached)))
+		}
+	}
+	for _, n := range attached {
+		s := n.Prefix.Masked()
+		if !s.Addr().Is4() || s.Bits() > 30 {
+			continue
+		}
+		for _, pt := range []struct {
+			a    netip.Addr
+			what string
+		}{{s.Addr(), "network"}, {ipx.Last(s), "broadcast"}} {
+			for _, i := range ix.containing(pt.a, 128) {
+				r := rs[i]
+				fs = append(fs, finding.Warnf(r.Where, r.Prefix.Masked().String(), fmt.Sprintf("leave %s out of the range", pt.a),
+					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, n.Where))
+			}
+		}
+	}
+	return fs
+}
+
+func describe(ns []Network) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.Prefix.Masked().String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func count(p netip.Prefix) string {
+	host := p.Addr().BitLen() - p.Bits()
+	if host >= 63 {
+		return fmt.Sprintf("2^%d", host)
+	}
+	return fmt.Sprintf("%d", uint64(1)<<host)
+}
