@@ -21,7 +21,6 @@
 package routes
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -238,6 +237,3 @@ func (e *ApplyError) Unwrap() []error {
 
 // errInvalidPrefix is the failure of a zero or otherwise invalid prefix.
 var errInvalidPrefix = errors.New("invalid prefix")
-
-// comparePrefix orders prefixes the way Plan lists them.
-func comparePrefix(a, b netip.Prefix) int { return cmp.Compare(0, -a.Compare(b)) }

@@ -1,0 +1,74 @@
+# anyip: first-boot configurator and AnyIP route service.
+#
+#   make demo    build, then run first boot on the example 3-NIC environment
+#                inside a throw-away network namespace, and show the result
+#   make test    install test dependencies, then run every test
+#   make bench   benchmarks with ratios against the old shell loop and ip -batch
+
+GO       ?= go
+PREFIX   ?= /usr
+DESTDIR  ?=
+SYSCONFDIR ?= /etc
+UNITDIR  ?= /lib/systemd/system
+BIN      := bin
+CMDS     := anyip-firstboot anyip-routes
+GOFLAGS_BUILD := -trimpath -ldflags='-s -w'
+FUZZTIME ?= 10s
+
+.PHONY: all build demo test unit deps vet fuzz bench install uninstall clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/ ./cmd/...
+
+demo: deps build
+	./scripts/demo.sh
+
+deps:
+	./scripts/deps.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: files above need formatting' >&2; exit 1; }
+	$(GO) vet ./...
+
+# Route tests create network namespaces, so they run as root; with
+# ANYIP_REQUIRE_NETNS=1 a test that cannot create one fails, not skips.
+test: deps vet build
+	$(GO) test -count=1 ./...
+	$(MAKE) fuzz
+
+unit:
+	$(GO) test -count=1 ./...
+
+fuzz:
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | cut -c6-); do \
+			echo "fuzz $$t $$f ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$t >/dev/null || { $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=1x $$t; exit 1; }; \
+		done; \
+	done
+
+bench: deps build
+	./scripts/bench.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d $(DESTDIR)$(SYSCONFDIR)/vmware
+	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
+	for u in systemd/*.service; do \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
+	install -m 0644 systemd/anyip.rt_protos $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
+	@# Never overwrite an operator's ranges.
+	test -e $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg || install -m 0644 systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/sbin/,$(CMDS))
+	for u in systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
+	@# The ranges file is the operator's data; it stays.
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a Debian machine, skipping
+# what is already there so a warm machine pays nothing.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip             || need+=(iproute2)
+have haproxy        || need+=(haproxy)
+have xorriso        || need+=(xorriso)
+have inotifywait    || need+=(inotify-tools)
+have systemd-analyze || need+=(systemd)
+have curl           || need+=(curl)
+
+if ((${#need[@]})); then
+	echo "deps: installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! have go; then
+	echo "deps: Go 1.24 or newer is needed (https://go.dev/doc/install); put it on PATH and run again" >&2
+	exit 1
+fi
+# A distribution's haproxy package starts the service; tests start their own.
+if have systemctl && systemctl is-active --quiet haproxy 2>/dev/null; then
+	systemctl stop haproxy || true
+fi
