@@ -127,9 +127,9 @@ func extAckMsg(b []byte, flags uint16) string {
 	if flags&unix.NLM_F_ACK_TLVS == 0 {
 		return ""
 	}
-	off := unix.NLMSG_HDRLEN + 4 // nlmsghdr, error
-	if int32(ne.Uint32(b[unix.NLMSG_HDRLEN:])) != 0 || parseHdr(b).Type == unix.NLMSG_ERROR {
-		// NLMSG_ERROR echoes the request's header (capped) or all of it.
+	off := unix.NLMSG_HDRLEN + 4 // nlmsghdr, error code
+	if parseHdr(b).Type == unix.NLMSG_ERROR {
+		// Then the request it answers: only its header when capped.
 		if len(b) < off+unix.NLMSG_HDRLEN {
 			return ""
 		}
@@ -138,9 +138,6 @@ func extAckMsg(b []byte, flags uint16) string {
 		} else {
 			off += nlmAlign(int(ne.Uint32(b[off:])))
 		}
-	}
-	if parseHdr(b).Type == unix.NLMSG_DONE {
-		off = unix.NLMSG_HDRLEN + 4
 	}
 	for a := b[min(off, len(b)):]; len(a) >= 4; {
 		l := int(ne.Uint16(a))
