@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -110,9 +111,11 @@ func Normalize(v string) string {
 // SplitList splits a list the way people type one into a single field:
 // commas, semicolons or white space between items, stray separators ignored.
 func SplitList(v string) []string {
-	return strings.FieldsFunc(v, func(r rune) bool {
+	items := strings.FieldsFunc(v, func(r rune) bool {
 		return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
 	})
+	// Some automation joins unset list entries as "null".
+	return slices.DeleteFunc(items, func(s string) bool { return Normalize(s) == "" })
 }
 
 // NIC is one of the appliance's network interfaces as configured.

@@ -239,6 +239,11 @@ func ParsePrefix(s string) (netip.Prefix, string, error) {
 		}
 		return p, "", nil
 	}
+	// netip.ParsePrefix refuses zones, and ParseAddr would take "eth0/64"
+	// in "fe80::1%eth0/64" for the zone: name the zone as the problem.
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
+	}
 	if from, to, rerr := ipx.ParseRange(s); rerr == nil {
 		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(ipx.Cover(from, to)),
 			fmt.Errorf("is an address range, not a CIDR")
@@ -330,7 +335,7 @@ func RepairPEM(s string) string {
 	return b.String()
 }
 
-func isAddr(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
+func isAddr(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Zone() == "" }
 
 // reason trims the parser's own error to its explanation: netip repeats
 // the input in its messages, which we already show as the value.

@@ -27,6 +27,20 @@ func (s Severity) String() string {
 
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText writes, so findings saved in a
+// state record or JSON output read back.
+func (s *Severity) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "error":
+		*s = Error
+	case "warning":
+		*s = Warning
+	default:
+		return fmt.Errorf("unknown severity %q (want error or warning)", b)
+	}
+	return nil
+}
+
 // A Finding says what is wrong, where, and what to do.
 //
 // Where is an OVF key ("loadbalance.service_ip_range") or a file position

@@ -21,6 +21,7 @@
 package routes
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -123,59 +124,70 @@ func (p Plan) String() string {
 // function: the same inputs give the same Plan, in sorted order. Duplicate
 // desired ranges count once; a range given unmasked (10.0.0.1/24) is taken
 // as its masked form (10.0.0.0/24), which is how the kernel stores it.
+//
+// It sorts copies of its inputs and walks them side by side, which is
+// cheaper than hashing for the common case of a large table already in sync
+// (the dump arrives sorted, and so does a tidy config file).
 func Diff(desired []netip.Prefix, cur Current) Plan {
-	const (
-		ours    = 1 << iota // a route with our protocol
-		kernel              // a kernel route
-		foreign             // a route with another protocol
-	)
-	have := make(map[netip.Prefix]uint8, len(cur.Ours)+len(cur.Foreign))
-	for _, p := range cur.Ours {
-		have[p] |= ours
+	want := make([]netip.Prefix, len(desired))
+	for i, p := range desired {
+		want[i] = p.Masked()
 	}
-	for _, r := range cur.Foreign {
-		if r.Protocol == protoKernel {
-			have[r.Prefix] |= kernel
-		} else {
-			have[r.Prefix] |= foreign
-		}
-	}
+	want = slices.Compact(sortPrefixes(want))
+	ours := slices.Compact(sortPrefixes(slices.Clone(cur.Ours))) // the kernel may hold a prefix of ours twice
+	foreign := slices.SortedFunc(slices.Values(cur.Foreign), func(a, b Route) int { return comparePrefix(a.Prefix, b.Prefix) })
 
-	var plan Plan
-	want := make(map[netip.Prefix]struct{}, len(desired))
-	for _, p := range desired {
-		p = p.Masked()
-		if _, dup := want[p]; dup {
-			continue
+	plan := Plan{Keep: make([]netip.Prefix, 0, min(len(want), len(ours)))}
+	o, f := 0, 0
+	for _, p := range want {
+		for ; o < len(ours) && comparePrefix(ours[o], p) < 0; o++ {
+			plan.Delete = append(plan.Delete, ours[o])
 		}
-		want[p] = struct{}{}
-		switch s := have[p]; {
-		case s&ours != 0:
+		isOurs := o < len(ours) && ours[o] == p
+		if isOurs {
+			o++
+		}
+		for f < len(foreign) && comparePrefix(foreign[f].Prefix, p) < 0 {
+			f++
+		}
+		kernel, other := false, false
+		for ; f < len(foreign) && foreign[f].Prefix == p; f++ {
+			if foreign[f].Protocol == protoKernel {
+				kernel = true
+			} else {
+				other = true
+			}
+		}
+		switch {
+		case isOurs:
 			plan.Keep = append(plan.Keep, p)
-		case s&kernel != 0:
+		case kernel:
 			plan.Kernel = append(plan.Kernel, p)
-		case s&foreign != 0:
+		case other:
 			plan.Adopt = append(plan.Adopt, p)
 		default:
 			plan.Add = append(plan.Add, p)
 		}
 	}
-	for _, p := range cur.Ours {
-		if _, ok := want[p]; !ok {
-			plan.Delete = append(plan.Delete, p)
-		}
+	plan.Delete = append(plan.Delete, ours[o:]...)
+	if len(plan.Keep) == 0 {
+		plan.Keep = nil
 	}
-
-	sortPrefixes(plan.Add)
-	sortPrefixes(plan.Adopt)
-	plan.Delete = slices.Compact(sortPrefixes(plan.Delete)) // the kernel may hold a prefix of ours twice
-	sortPrefixes(plan.Keep)
-	sortPrefixes(plan.Kernel)
 	return plan
 }
 
+// comparePrefix orders masked prefixes: IPv4 before IPv6, then by address,
+// then by length. (netip.Prefix.Compare gives the same order, but masks
+// both prefixes on every call.)
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
+}
+
 func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, netip.Prefix.Compare)
+	slices.SortFunc(ps, comparePrefix)
 	return ps
 }
 

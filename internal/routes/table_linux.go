@@ -24,7 +24,6 @@ import (
 // fit. The kernel charges each ack its skb's truesize, about 0.7-1 KiB for a
 // 36-byte ack; ackCost budgets twice that.
 const (
-	wantBufBytes  = 8 << 20   // SO_RCVBUF/SO_SNDBUF we ask for (FORCE as root)
 	ackCost       = 2048      // receive-buffer bytes budgeted per ack
 	minWindow     = 16        // messages per sendmsg, lower bound
 	maxWindow     = 1024      // and upper bound: beyond this the gain is nil
@@ -49,6 +48,8 @@ type Table struct {
 	seq    uint32
 	window int // messages per sendmsg
 	batch  int // bytes per sendmsg
+
+	overruns int // windows whose acks overflowed the receive buffer (for tests)
 
 	sbuf  []byte // outgoing messages
 	dbuf  []byte // dump replies
@@ -122,10 +123,12 @@ func newTable(fd int) (*Table, error) {
 	// sendmsg); a wait this long means something is broken.
 	tv := unix.NsecToTimeval(recvTimeout.Nanoseconds())
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	// Bigger buffers allow bigger windows. FORCE needs CAP_NET_ADMIN in the
-	// initial namespace; without it the kernel caps at rmem_max/wmem_max.
-	setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
-	setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF)
+	// Ask for buffers that fit the largest window. FORCE needs
+	// CAP_NET_ADMIN in the initial namespace; without it the kernel caps
+	// at rmem_max/wmem_max and the window is smaller. (The kernel doubles
+	// the value set, for its overhead, hence the halves.)
+	setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, maxWindow*ackCost/2)
+	setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, maxBatchBytes)
 	rcv, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
 	if err != nil {
 		unix.Close(fd)
@@ -151,9 +154,9 @@ func newTable(fd int) (*Table, error) {
 	return t, nil
 }
 
-func setBuf(fd, force, plain int) {
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, wantBufBytes) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, wantBufBytes)
+func setBuf(fd, force, plain, size int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
 	}
 }
 
@@ -198,7 +201,8 @@ func (t *Table) List() (Current, error) {
 }
 
 // Apply makes the changes of p: adoptions first, then additions, then
-// deletions, so that a range being moved never stops answering. It is best
+// deletions, so that when ranges change the new ones answer before the old
+// ones go. It is best
 // effort: a change that fails does not stop the others, and the returned
 // error (an *ApplyError) names each failure. Changes that turn out to be done
 // already (a route to delete is gone, a route to add is there with our
@@ -395,6 +399,9 @@ recv:
 			// Some acks did not fit and were dropped. The kernel
 			// has handled the whole window already, so whatever was
 			// queued is all there is.
+			if !draining {
+				t.overruns++
+			}
 			draining = true
 			lastErr = fmt.Errorf("%w (receive buffer overrun)", errAckLost)
 			continue
@@ -595,13 +602,12 @@ func (t *Table) dump(family uint8, cur *Current) (interrupted bool, err error) {
 	req = append(req, family, 0, 0, 0, unix.RT_TABLE_LOCAL, 0, 0, unix.RTN_LOCAL, 0, 0, 0, 0)
 	req = appendAttrU32(req, unix.RTA_OIF, t.lo)
 	err = t.request(req, seq, true, func(h hdr, payload []byte) {
-		if h.Type != unix.RTM_NEWROUTE {
-			return
-		}
 		if h.Flags&unix.NLM_F_DUMP_INTR != 0 {
 			interrupted = true
 		}
-		t.decodeRoute(payload, family, cur)
+		if h.Type == unix.RTM_NEWROUTE {
+			t.decodeRoute(payload, family, cur)
+		}
 	})
 	return interrupted, err
 }
@@ -734,6 +740,7 @@ func (t *Table) request(req []byte, seq uint32, dump bool, fn func(h hdr, payloa
 					if l >= unix.NLMSG_HDRLEN+4 && int32(ne.Uint32(b[unix.NLMSG_HDRLEN:])) < 0 {
 						return ackError(b[:l], h.Flags)
 					}
+					fn(h, nil) // it too may carry NLM_F_DUMP_INTR
 					return nil
 				case unix.NLMSG_ERROR:
 					if l < unix.NLMSG_HDRLEN+4 {

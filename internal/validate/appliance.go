@@ -94,7 +94,12 @@ func Appliance(c appliance.Config) finding.List {
 		}
 	}
 	if len(c.AdditionalNetworks) > 0 {
-		wl := c.NICs[1]
+		var wl appliance.NIC
+		for _, n := range c.NICs {
+			if n.Role == "workload" {
+				wl = n
+			}
+		}
 		if wl.Static() && !wl.Gateway.IsValid() {
 			fs = append(fs, finding.Errorf(wl.GatewayKey, "", "set the workload gateway, or clear "+appliance.KeyAdditionalNetworks,
 				"is empty, but the additional workload networks are reached through it"))

@@ -104,11 +104,11 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		a, b := rs[ov[0]], rs[ov[1]]
 		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
 		if pa == pb {
-			fs = append(fs, finding.Warnf(b.Where, pb.String(), "delete one of them",
+			fs = append(fs, finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
 				"%s is listed twice (also in %s)", pb, a.Where))
 			continue
 		}
-		fs = append(fs, finding.Errorf(b.Where, pb.String(), "keep one range for these addresses: merge them or make them disjoint",
+		fs = append(fs, finding.Errorf(b.Where, b.Prefix.String(), "keep one range for these addresses: merge them or make them disjoint",
 			"%s overlaps %s (%s)", pb, pa, a.Where))
 	}
 
@@ -122,7 +122,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		seen[pt.Addr] = true
 		for _, i := range ix.containing(pt.Addr, 128) {
 			r := rs[i]
-			fs = append(fs, finding.Errorf(r.Where, r.Prefix.Masked().String(),
+			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("move or shrink the range so it leaves out %s", pt.Addr),
 				"%s contains %s, %s (%s): the appliance would answer for it and cut it off the network",
 				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where))
@@ -132,7 +132,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 	for _, n := range append(slices.Clip(rules.Avoid), special...) {
 		for _, i := range ix.overlapping(n.Prefix) {
 			r := rs[i]
-			fs = append(fs, finding.Errorf(r.Where, r.Prefix.Masked().String(),
+			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("choose a range outside %s", n.Prefix),
 				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where))
 		}
@@ -163,6 +163,17 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 	if len(attached) == 0 {
 		return nil
 	}
+	// A subnet is usually both configured and observed on its interface:
+	// warn once, naming the first (configured) source.
+	seen := make(map[netip.Prefix]bool, len(attached))
+	uniq := make([]Network, 0, len(attached))
+	for _, n := range attached {
+		if m := n.Prefix.Masked(); !seen[m] {
+			seen[m] = true
+			uniq = append(uniq, n)
+		}
+	}
+	attached = uniq
 	for _, e := range ix.all {
 		inside := false
 		for _, n := range attached {
@@ -173,7 +184,7 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 		}
 		if !inside {
 			r := rs[e.i]
-			fs = append(fs, finding.Warnf(r.Where, e.p.String(), "make sure the upstream router routes it to this appliance",
+			fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(), "make sure the upstream router routes it to this appliance",
 				"%s lies outside every attached network (%s)", e.p, describe(attached)))
 		}
 	}
@@ -188,7 +199,7 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 		}{{s.Addr(), "network"}, {ipx.Last(s), "broadcast"}} {
 			for _, i := range ix.containing(pt.a, 128) {
 				r := rs[i]
-				fs = append(fs, finding.Warnf(r.Where, r.Prefix.Masked().String(), fmt.Sprintf("leave %s out of the range", pt.a),
+				fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(), fmt.Sprintf("leave %s out of the range", pt.a),
 					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, n.Where))
 			}
 		}
