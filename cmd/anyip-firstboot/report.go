@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
@@ -132,4 +134,37 @@ func writeReport(w io.Writer, format cli.Format, r *report) {
 		fmt.Fprintf(w, "anyip-firstboot: ok: %d routes added, %d removed, %d adopted, %d in place.\n",
 			len(r.Routes.Add), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
 	}
+}
+
+// publish tells the vSphere admin how the run went, through guestinfo,
+// where vCenter shows it without a console login. Best effort: a VM
+// without VMware Tools still boots.
+func publish(ctx context.Context, log *slog.Logger, r *report) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	via, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.StatusKey, statusLine(r))
+	if err != nil {
+		log.Warn("could not publish the outcome to guestinfo", "key", ovfenv.StatusKey, "err", err)
+		return
+	}
+	log.Info("published the outcome", "key", ovfenv.StatusKey, "via", via)
+}
+
+// statusLine is the published outcome: the result first, then the
+// findings one a line, errors first. Findings never hold a secret.
+func statusLine(r *report) string {
+	var b strings.Builder
+	switch r.Result {
+	case "ok", "unchanged":
+		fmt.Fprintf(&b, "ok: %d ranges in place", len(r.Routes.Add)+len(r.Routes.Adopt)+r.Routes.Kept)
+	case "invalid":
+		fmt.Fprintf(&b, "invalid: %s; nothing was changed", cli.Summary(r.Findings))
+	default:
+		fmt.Fprintf(&b, "failed: %s", r.Error)
+	}
+	for _, f := range r.Findings.Sorted() {
+		b.WriteString("\n")
+		b.WriteString(f.String())
+	}
+	return b.String()
 }

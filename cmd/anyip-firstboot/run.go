@@ -36,6 +36,7 @@ type options struct {
 	output     cli.Format
 	minBits4   int
 	minBits6   int
+	publish    bool
 }
 
 // report is what a run did, printed as text or JSON.
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fl.Var(&o.output, "output", "report format: text or json")
 	fl.IntVar(&o.minBits4, "max-range", validate.DefaultMinBits4, "largest IPv4 range allowed, as a prefix length")
 	fl.IntVar(&o.minBits6, "max-range6", validate.DefaultMinBits6, "largest IPv6 range allowed, as a prefix length")
+	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cli.ExitOK
@@ -94,6 +96,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	r := &report{Config: o.config}
 	code := firstboot(ctx, o, stdin, log, r)
 	writeReport(stdout, o.output, r)
+	if o.publish && !o.dryRun && code != cli.ExitUsage {
+		publish(ctx, log, r)
+	}
 	return code
 }
 
