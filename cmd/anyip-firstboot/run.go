@@ -189,6 +189,7 @@ func firstboot(ctx context.Context, o options, stdin io.Reader, log *slog.Logger
 		return cli.ExitOK
 	}
 
+	render.Sweep(o.config)
 	hash := props.Hash()
 	cfgChanged := !bytes.Equal(old, newData)
 	prev, err := state.Load(o.stateDir)

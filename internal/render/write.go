@@ -18,16 +18,9 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	Sweep(path)
 	dir := filepath.Dir(path)
-	pattern := "." + filepath.Base(path) + ".tmp-*"
-	// A writer killed between create and rename leaves its temp file
-	// behind; the next write sweeps it. One writer per file is assumed.
-	if stale, _ := filepath.Glob(filepath.Join(dir, pattern)); len(stale) > 0 {
-		for _, s := range stale {
-			os.Remove(s)
-		}
-	}
-	tmp, err := os.CreateTemp(dir, pattern)
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return err
 	}
@@ -62,4 +55,16 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// Sweep removes temp files a writer of path left behind when it was killed
+// between creating and renaming one. WriteFile calls it; a run that finds
+// nothing to write calls it too. One writer per file is assumed.
+func Sweep(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	for _, s := range stale {
+		os.Remove(s)
+	}
 }
