@@ -11,6 +11,7 @@ have xorriso        || need+=(xorriso)
 have inotifywait    || need+=(inotify-tools)
 have systemd-analyze || need+=(systemd)
 have curl           || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
 
 if ((${#need[@]})); then
 	echo "deps: installing ${need[*]}" >&2
