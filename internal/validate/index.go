@@ -10,9 +10,9 @@ import (
 // index answers "which ranges contain this address" and "which ranges
 // overlap this network" without comparing every pair.
 type index struct {
-	all   []entry                // sorted by address, then length
-	exact map[netip.Prefix][]int // masked prefix → indices into the caller's ranges
-	lens  [2][]int               // distinct prefix lengths present, per family (0: v4, 1: v6)
+	all   []entry              // sorted by address, then length, then index
+	exact map[netip.Prefix]int // masked prefix → its first position in all
+	lens  [2][]int             // distinct prefix lengths present, per family (0: v4, 1: v6)
 	has   [2][129]bool
 }
 
@@ -29,11 +29,7 @@ func fam(a netip.Addr) int {
 }
 
 func (x *index) add(p netip.Prefix, i int) {
-	if x.exact == nil {
-		x.exact = make(map[netip.Prefix][]int)
-	}
 	x.all = append(x.all, entry{p, i})
-	x.exact[p] = append(x.exact[p], i)
 	f := fam(p.Addr())
 	if !x.has[f][p.Bits()] {
 		x.has[f][p.Bits()] = true
@@ -53,6 +49,12 @@ func (x *index) build() {
 	})
 	slices.Sort(x.lens[0])
 	slices.Sort(x.lens[1])
+	// Equal prefixes are adjacent after the sort, so one position per
+	// prefix finds them all without a slice per entry.
+	x.exact = make(map[netip.Prefix]int, len(x.all))
+	for pos := len(x.all) - 1; pos >= 0; pos-- {
+		x.exact[x.all[pos].p] = pos
+	}
 }
 
 // containing returns the ranges that contain a, among those of length at
@@ -64,7 +66,11 @@ func (x *index) containing(a netip.Addr, maxBits int) []int {
 			break
 		}
 		p, _ := a.Prefix(l)
-		out = append(out, x.exact[p]...)
+		pos, ok := x.exact[p]
+		for ok && pos < len(x.all) && x.all[pos].p == p {
+			out = append(out, x.all[pos].i)
+			pos++
+		}
 	}
 	return out
 }

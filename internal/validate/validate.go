@@ -77,7 +77,7 @@ var special = []Network{
 // reports every problem, not just the first.
 func Ranges(rs []Range, rules Rules) finding.List {
 	var fs finding.List
-	ix := index{}
+	ix := index{all: make([]entry, 0, len(rs))}
 	for i, r := range rs {
 		p := r.Prefix
 		if m := p.Masked(); m != p {
