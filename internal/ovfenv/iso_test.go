@@ -2,18 +2,18 @@ package ovfenv
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf16"
+
+	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
 
-// isoEntry is one file (or directory, with flags) in the root directory of
-// a test image.
+// isoEntry and isoSpec are isotest's Entry and Spec in the short form the
+// tables below use.
 type isoEntry struct {
 	name  string // as stored: "OVF-ENV.XML;1" for the primary tree, plain for Joliet
 	data  []byte
@@ -28,160 +28,20 @@ type isoSpec struct {
 	blockSize uint16     // 0: 2048
 }
 
-// buildISO writes a minimal ISO 9660 image: system area, a primary (and
-// optionally a Joliet) volume descriptor, a terminator, the root
-// directories and the file data. It carries no path tables: the reader
-// under test does not use them.
+// buildISO writes a minimal ISO 9660 image with isotest.Build.
 func buildISO(t testing.TB, spec isoSpec) []byte {
 	t.Helper()
-	const sector = 2048
-	bs := spec.blockSize
-	if bs == 0 {
-		bs = 2048
-	}
-	nVD := 2
-	if spec.joliet != nil {
-		nVD = 3
-	}
-	next := 16 + nVD // next free sector
-
-	type tree struct {
-		entries []isoEntry
-		joliet  bool
-		dirLBA  int
-		dir     []byte
-		dataLBA []int
-	}
-	trees := []*tree{{entries: spec.primary}}
-	if spec.joliet != nil {
-		trees = append(trees, &tree{entries: spec.joliet, joliet: true})
-	}
-	// Directory sizes first, to know where data goes.
-	dirBytes := func(tr *tree) []byte {
-		var dir []byte
-		add := func(rec []byte) {
-			if len(dir)/sector != (len(dir)+len(rec)-1)/sector {
-				dir = append(dir, make([]byte, sector-len(dir)%sector)...)
-			}
-			dir = append(dir, rec...)
+	entries := func(es []isoEntry) []isotest.Entry {
+		if es == nil {
+			return nil
 		}
-		dirSize := 0 // patched below
-		add(dirRecord34(tr.dirLBA, dirSize, 0x02, []byte{0}))
-		add(dirRecord34(tr.dirLBA, dirSize, 0x02, []byte{1}))
-		for i, e := range tr.entries {
-			name := []byte(e.name)
-			if tr.joliet {
-				var b []byte
-				for _, u := range utf16.Encode([]rune(e.name)) {
-					b = binary.BigEndian.AppendUint16(b, u)
-				}
-				name = b
-			}
-			size := uint32(len(e.data))
-			if e.size != 0 {
-				size = e.size
-			}
-			lba := 0
-			if tr.dataLBA != nil {
-				lba = tr.dataLBA[i]
-			}
-			add(dirRecord34(lba, int(size), e.flags, name))
+		out := make([]isotest.Entry, 0, len(es))
+		for _, e := range es {
+			out = append(out, isotest.Entry{Name: e.name, Data: e.data, Flags: e.flags, Size: e.size})
 		}
-		if rem := len(dir) % sector; rem != 0 {
-			dir = append(dir, make([]byte, sector-rem)...)
-		}
-		return dir
+		return out
 	}
-	for _, tr := range trees {
-		tr.dirLBA = next
-		tr.dir = dirBytes(tr)
-		next += len(tr.dir) / sector
-	}
-	for _, tr := range trees {
-		for _, e := range tr.entries {
-			tr.dataLBA = append(tr.dataLBA, next)
-			next += (len(e.data) + sector - 1) / sector
-			if len(e.data) == 0 {
-				next++
-			}
-		}
-		tr.dir = dirBytes(tr) // now with the real data locations
-		// "." and ".." carry the directory's own size.
-		for _, off := range []int{0, 34} {
-			binary.LittleEndian.PutUint32(tr.dir[off+10:], uint32(len(tr.dir)))
-			binary.BigEndian.PutUint32(tr.dir[off+14:], uint32(len(tr.dir)))
-		}
-	}
-
-	img := make([]byte, next*sector)
-	vd := func(i int, typ byte, tr *tree) {
-		b := img[(16+i)*sector : (17+i)*sector]
-		b[0] = typ
-		copy(b[1:6], "CD001")
-		b[6] = 1
-		if tr == nil {
-			return
-		}
-		copy(b[8:40], bytes.Repeat([]byte(" "), 32))
-		copy(b[40:72], fmt.Sprintf("%-32s", "OVF ENV"))
-		if tr.joliet {
-			copy(b[88:91], "%/E")
-		}
-		lbaScale := sector / int(bs)
-		binary.LittleEndian.PutUint32(b[80:], uint32(next*lbaScale))
-		binary.BigEndian.PutUint32(b[84:], uint32(next*lbaScale))
-		binary.LittleEndian.PutUint16(b[128:], bs)
-		binary.BigEndian.PutUint16(b[130:], bs)
-		root := dirRecord34(tr.dirLBA*lbaScale, len(tr.dir), 0x02, []byte{0})
-		copy(b[156:190], root)
-		b[881] = 1
-	}
-	vd(0, 1, trees[0])
-	if spec.joliet != nil {
-		vd(1, 2, trees[1])
-		vd(2, 255, nil)
-	} else {
-		vd(1, 255, nil)
-	}
-	lbaScale := sector / int(bs)
-	for _, tr := range trees {
-		// Rewrite extents in units of the logical block size.
-		dir := tr.dir
-		for off := 0; off < len(dir); {
-			if dir[off] == 0 {
-				off = (off/sector + 1) * sector
-				continue
-			}
-			lba := binary.LittleEndian.Uint32(dir[off+2:])
-			binary.LittleEndian.PutUint32(dir[off+2:], lba*uint32(lbaScale))
-			binary.BigEndian.PutUint32(dir[off+6:], lba*uint32(lbaScale))
-			off += int(dir[off])
-		}
-		copy(img[tr.dirLBA*sector:], dir)
-		for i, e := range tr.entries {
-			copy(img[tr.dataLBA[i]*sector:], e.data)
-		}
-	}
-	return img
-}
-
-func dirRecord34(lba, size int, flags byte, name []byte) []byte {
-	n := 33 + len(name)
-	if n%2 != 0 {
-		n++ // records have even length
-	}
-	r := make([]byte, n)
-	r[0] = byte(n)
-	binary.LittleEndian.PutUint32(r[2:], uint32(lba))
-	binary.BigEndian.PutUint32(r[6:], uint32(lba))
-	binary.LittleEndian.PutUint32(r[10:], uint32(size))
-	binary.BigEndian.PutUint32(r[14:], uint32(size))
-	r[25] = flags
-	binary.LittleEndian.PutUint16(r[28:], 1)
-	binary.BigEndian.PutUint16(r[30:], 1)
-	r[32] = byte(len(name))
-	copy(r[33:], name)
-	return r
+	return isotest.Build(t, isotest.Spec{Primary: entries(spec.primary), Joliet: entries(spec.joliet), BlockSize: spec.blockSize})
 }
 
 const isoXML = `<?xml version="1.0" encoding="UTF-8"?>
