@@ -42,6 +42,9 @@ func (d *Debouncer) Next() (time.Time, bool) {
 	return at, true
 }
 
+// Reset forgets pending triggers.
+func (d *Debouncer) Reset() { d.pending = false }
+
 // Due reports whether the action is due at now; if it is, the debouncer
 // is reset, so the caller must act.
 func (d *Debouncer) Due(now time.Time) bool {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+
+	"github.com/anyip/anyip/internal/appliance"
+	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/sysfacts"
+	"github.com/anyip/anyip/internal/validate"
+)
+
+// loaded is a ranges file read, parsed and checked.
+type loaded struct {
+	// desired are the file's ranges, sorted and unique; meaningful only
+	// when findings hold no error.
+	desired []netip.Prefix
+	// findings are the file's problems: errors (apply nothing) and
+	// warnings (apply, and say so).
+	findings finding.List
+}
+
+// load reads the ranges file and checks it the way first boot checks the
+// wizard's ranges: each line must parse, the ranges must not overlap or be
+// too large or special, and none may contain the current default gateway,
+// a name server of resolv.conf or an address held on a non-loopback
+// interface. A missing file is a finding (the operator's to fix); a file
+// or system that cannot be read is an error.
+func load(o options) (*loaded, error) {
+	data, err := os.ReadFile(o.config)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &loaded{findings: finding.List{finding.Errorf(o.config, "",
+			"create it with one range (CIDR) a line, or run `anyip-routes down` to remove the routes",
+			"the ranges file does not exist")}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the ranges file: %w", err)
+	}
+	f, fs := cfgfile.Parse(o.config, data)
+	if fs.HasErrors() {
+		// The safety net needs the whole file; a line that does not
+		// parse is reason enough to stop.
+		return &loaded{findings: fs}, nil
+	}
+	facts, err := sysfacts.Gather(o.resolvConf)
+	if err != nil {
+		return nil, fmt.Errorf("read the system's addresses, routes and name servers: %w", err)
+	}
+	rules := validate.RulesFor(appliance.Config{}, facts)
+	rules.MinBits4, rules.MinBits6 = o.minBits4, o.minBits6
+	ranges := make([]validate.Range, len(f.Entries))
+	for i, e := range f.Entries {
+		ranges[i] = validate.Range{Prefix: e.Prefix, Where: f.Where(e.Line)}
+	}
+	fs = append(fs, validate.Ranges(ranges, rules)...)
+	return &loaded{desired: f.Prefixes(), findings: fs}, nil
+}

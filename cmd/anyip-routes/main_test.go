@@ -1,0 +1,277 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/netnstest"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}
+
+func TestUpAppliesAndTwiceIsANoOp(t *testing.T) {
+	b := newBox(t)
+	b.writeCfg("# VIP ranges", "10.20.0.128/28", "", "10.20.0.144/28", "fd00:20::1:0/112", "10.20.0.160/27")
+	r := b.run("up")
+	b.want(r, 0)
+	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "10.20.0.160/27", "fd00:20::1:0/112")
+	for _, p := range []string{"10.20.0.128/28", "10.20.0.144/28", "10.20.0.160/27", "fd00:20::1:0/112"} {
+		if !strings.Contains(r.stdout, "added "+p+"\n") {
+			t.Errorf("output does not say %s was added:\n%s", p, r.stdout)
+		}
+	}
+	// The routes are AnyIP routes: type local, scope host, on lo.
+	if tbl := b.ip("-4", "route", "show", "table", "local", "10.20.0.128/28"); !strings.Contains(tbl, "local 10.20.0.128/28 dev lo") || !strings.Contains(tbl, "scope host") {
+		t.Errorf("route is not an AnyIP route: %q", tbl)
+	}
+	before := b.table()
+
+	r = b.run("up")
+	b.want(r, 0)
+	if !strings.Contains(r.stdout, "nothing changed") || strings.Contains(r.stdout, "added") || strings.Contains(r.stdout, "removed") {
+		t.Errorf("second up did not report nothing changed:\n%s", r.stdout)
+	}
+	if after := b.table(); after != before {
+		t.Errorf("second up changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	// A range taken out of the file goes; the others stay.
+	b.writeCfg("10.20.0.128/28", "fd00:20::1:0/112")
+	r = b.run("up")
+	b.want(r, 0)
+	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::1:0/112")
+	if !strings.Contains(r.stdout, "removed 10.20.0.144/28\n") || !strings.Contains(r.stdout, "removed 10.20.0.160/27\n") {
+		t.Errorf("output does not list the removals:\n%s", r.stdout)
+	}
+}
+
+// A file is applied whole or not at all: a bad line anywhere changes
+// nothing, and the message names the line, its text and what to do.
+func TestUpBadFileChangesNothing(t *testing.T) {
+	b := newBox(t)
+	b.writeCfg("10.20.0.128/28")
+	b.want(b.run("up"), 0)
+	before := b.table()
+
+	for _, c := range []struct {
+		name  string
+		lines []string
+		want  []string
+	}{
+		{"typo", []string{"10.20.0.128/28", "10.20.0.144/28", "10.20.0.300/28"},
+			[]string{b.cfg + ":3", `"10.20.0.300/28"`, "is not a CIDR", "write address/prefix-length"}},
+		{"host bits", []string{"# hand edit", "10.20.0.150/28"},
+			[]string{b.cfg + ":2", "10.20.0.150/28", "did you mean 10.20.0.144/28?"}},
+		{"two per line", []string{"10.20.0.128/28 10.20.0.144/28"},
+			[]string{b.cfg + ":1", "one CIDR on each line"}},
+		{"overlap", []string{"10.20.0.128/28", "10.20.0.128/27"},
+			[]string{b.cfg + ":2", "overlaps"}},
+		{"everything", []string{"0.0.0.0/0"},
+			[]string{b.cfg + ":1", "every address"}},
+		{"loopback", []string{"127.0.0.0/28"},
+			[]string{b.cfg + ":1", "loopback"}},
+		{"too large", []string{"10.0.0.0/8"},
+			[]string{b.cfg + ":1", "largest allowed: /16"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b.t = t
+			b.writeCfg(c.lines...)
+			r := b.run("up")
+			b.want(r, 1)
+			for _, w := range c.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("output lacks %q:\n%s", w, r.stdout)
+				}
+			}
+			if !strings.Contains(r.stdout, "nothing was changed") {
+				t.Errorf("output does not say nothing was changed:\n%s", r.stdout)
+			}
+			if after := b.table(); after != before {
+				t.Errorf("a rejected file changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+
+	t.Run("missing file", func(t *testing.T) {
+		b.t = t
+		if err := os.Remove(b.cfg); err != nil {
+			t.Fatal(err)
+		}
+		r := b.run("up")
+		b.want(r, 1)
+		if !strings.Contains(r.stdout, "does not exist") {
+			t.Errorf("output does not say the file is missing:\n%s", r.stdout)
+		}
+		if after := b.table(); after != before {
+			t.Errorf("a missing file changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+}
+
+// The safety net of first boot guards hand edits too: no range may hold
+// the default gateway, a name server or an address on an interface.
+func TestUpSafetyNet(t *testing.T) {
+	b := newBox(t)
+	peer := netnstest.New(t)
+	b.ns.Veth(t, "eth0", "10.50.0.5/24", peer, "up0", "10.50.0.1/24")
+	b.ns.Veth(t, "eth1", "fd00:50::5/64", peer, "up1", "fd00:50::1/64")
+	b.ip("route", "add", "default", "via", "10.50.0.1")
+	if err := os.WriteFile(b.resolvConf, []byte("search example.internal\nnameserver 10.60.0.53\nnameserver fd00:60::53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.writeCfg("10.50.0.128/28")
+	b.want(b.run("up"), 0)
+	before := b.table()
+
+	for _, c := range []struct {
+		name, line string
+		want       []string
+	}{
+		{"default gateway", "10.50.0.0/30", []string{b.cfg + ":2", "10.50.0.1", "the current default gateway"}},
+		{"name server", "10.60.0.48/28", []string{b.cfg + ":2", "10.60.0.53", "a name server in use", b.resolvConf}},
+		{"IPv6 name server", "fd00:60::/112", []string{b.cfg + ":2", "fd00:60::53", "a name server in use"}},
+		{"address on a veth", "10.50.0.4/30", []string{b.cfg + ":2", "10.50.0.5", "an address already held", "eth0"}},
+		{"IPv6 address on a veth", "fd00:50::/112", []string{b.cfg + ":2", "fd00:50::5", "eth1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b.t = t
+			b.writeCfg("10.50.0.128/28", c.line)
+			r := b.run("up")
+			b.want(r, 1)
+			for _, w := range c.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("output lacks %q:\n%s", w, r.stdout)
+				}
+			}
+			if after := b.table(); after != before {
+				t.Errorf("a refused range changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// Routes of other owners (the kernel's, the old shell service's proto
+// boot, proto static) survive up and down; down removes ours only.
+func TestForeignRoutesSurviveUpAndDown(t *testing.T) {
+	b := newBox(t)
+	peer := netnstest.New(t)
+	b.ns.Veth(t, "eth0", "10.50.0.5/24", peer, "up0", "10.50.0.1/24")
+	b.ip("route", "add", "local", "10.70.0.0/28", "dev", "lo")                   // proto boot
+	b.ip("route", "add", "local", "10.70.0.16/28", "dev", "lo", "proto", "static") // proto static
+	b.ip("-6", "route", "add", "local", "fd00:70::/64", "dev", "lo")
+	b.ip("route", "add", "local", "10.70.0.32/28", "dev", "lo", "table", "100", "proto", "241") // ours in number, not in table local
+	foreign := b.foreign()
+	for _, w := range []string{"10.70.0.0/28", "10.70.0.16/28", "fd00:70::/64", "10.50.0.5"} {
+		if !strings.Contains(strings.Join(foreign, "\n"), w) {
+			t.Fatalf("set-up: %s not in table local:\n%s", w, strings.Join(foreign, "\n"))
+		}
+	}
+	other := b.ip("route", "show", "table", "100")
+
+	b.writeCfg("10.20.0.128/28", "fd00:20::/112")
+	b.want(b.run("up"), 0)
+	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	if got := b.foreign(); !slices.Equal(got, foreign) {
+		t.Errorf("up changed foreign routes:\nbefore:\n%s\nafter:\n%s", strings.Join(foreign, "\n"), strings.Join(got, "\n"))
+	}
+
+	r := b.run("down")
+	b.want(r, 0)
+	wantRoutes(t, b.routes())
+	if !strings.Contains(r.stdout, "removed 10.20.0.128/28\n") || !strings.Contains(r.stdout, "removed fd00:20::/112\n") {
+		t.Errorf("down does not list what it removed:\n%s", r.stdout)
+	}
+	if got := b.foreign(); !slices.Equal(got, foreign) {
+		t.Errorf("down changed foreign routes:\nbefore:\n%s\nafter:\n%s", strings.Join(foreign, "\n"), strings.Join(got, "\n"))
+	}
+	if got := b.ip("route", "show", "table", "100"); got != other {
+		t.Errorf("down touched table 100:\nbefore:\n%s\nafter:\n%s", other, got)
+	}
+
+	r = b.run("down")
+	b.want(r, 0)
+	if !strings.Contains(r.stdout, "nothing to remove") {
+		t.Errorf("second down: %s", r.stdout)
+	}
+}
+
+// A wanted range the old shell service left (proto boot) is adopted: one
+// route, now ours, never a moment without one.
+func TestUpAdoptsTheOldServicesRoutes(t *testing.T) {
+	b := newBox(t)
+	b.ip("route", "add", "local", "10.20.0.128/28", "dev", "lo")
+	b.writeCfg("10.20.0.128/28", "10.20.0.144/28")
+	r := b.run("up")
+	b.want(r, 0)
+	if !strings.Contains(r.stdout, "adopted 10.20.0.128/28\n") {
+		t.Errorf("output does not say the route was adopted:\n%s", r.stdout)
+	}
+	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
+	if n := strings.Count(b.ip("route", "show", "table", "local", "10.20.0.128/28"), "\n"); n != 1 {
+		t.Errorf("%d routes for the adopted range, want 1", n)
+	}
+}
+
+func TestConfigFileFromEnvironment(t *testing.T) {
+	b := newBox(t)
+	envCfg := filepath.Join(b.dir, "from-env.cfg")
+	if err := os.WriteFile(envCfg, []byte("10.21.0.0/28\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.writeCfg("10.22.0.0/28")
+
+	r := b.runEnv([]string{"CONFIG_FILE=" + envCfg}, "--resolv-conf", b.resolvConf, "up")
+	b.want(r, 0)
+	wantRoutes(t, b.routes(), "10.21.0.0/28")
+
+	// The flag wins over the environment, and may follow the verb.
+	r = b.runEnv([]string{"CONFIG_FILE=" + envCfg}, "up", "--resolv-conf", b.resolvConf, "--config", b.cfg)
+	b.want(r, 0)
+	wantRoutes(t, b.routes(), "10.22.0.0/28")
+}
+
+func TestUsage(t *testing.T) {
+	bin := e2etest.Binary(t, "anyip-routes")
+	for _, args := range [][]string{
+		{},
+		{"check"}, // its own issue; until then, not a verb
+		{"start"},
+		{"up", "extra"},
+		{"--no-such-flag", "up"},
+		{"--max-range", "0", "up"},
+	} {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Errorf("anyip-routes %q: %v, want exit 2\n%s", args, err, out)
+		}
+		if !strings.Contains(string(out), "usage") && !strings.Contains(string(out), "Usage") {
+			t.Errorf("anyip-routes %q printed no usage:\n%s", args, out)
+		}
+	}
+	out, err := exec.Command(bin, "-h").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "up|down|watch") {
+		t.Errorf("anyip-routes -h: %v\n%s", err, out)
+	}
+}
+
+// The route service must stay small: no vSphere SDK, no OVF environment.
+func TestNoHeavyDependencies(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", ".")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "govmomi") || strings.HasSuffix(dep, "/internal/ovfenv") {
+			t.Errorf("anyip-routes depends on %s", dep)
+		}
+	}
+}

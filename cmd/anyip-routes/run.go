@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/sysfacts"
+	"github.com/anyip/anyip/internal/validate"
+)
+
+const name = "anyip-routes"
+
+// configEnv is the variable the old shell service read its file name from.
+const configEnv = "CONFIG_FILE"
+
+type options struct {
+	config     string
+	resolvConf string
+	minBits4   int
+	minBits6   int
+	resync     time.Duration
+}
+
+const usageText = `usage: anyip-routes [flags] up|down|watch
+
+  up     apply the ranges file once: add the routes it lacks, remove the
+         ones dropped from it; a file with any error changes nothing
+  down   remove every route anyip installed (proto anyip), and nothing else
+  watch  run as the service: apply the file, then follow its edits and
+         put routes changed by hand back in line; SIGTERM leaves the
+         routes in place
+
+flags (before or after the verb):
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	defConfig := cfgfile.DefaultPath
+	if env := os.Getenv(configEnv); env != "" {
+		defConfig = env
+	}
+	o := options{}
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&o.config, "config", defConfig, "the AnyIP ranges file; $"+configEnv+", when set, changes the default")
+	fl.StringVar(&o.resolvConf, "resolv-conf", sysfacts.DefaultResolvConf, "resolver configuration whose name servers no range may contain")
+	fl.IntVar(&o.minBits4, "max-range", validate.DefaultMinBits4, "largest IPv4 range allowed, as a prefix length")
+	fl.IntVar(&o.minBits6, "max-range6", validate.DefaultMinBits6, "largest IPv6 range allowed, as a prefix length")
+	fl.DurationVar(&o.resync, "resync", 60*time.Second, "watch: re-read the file and re-check the table this often, as a safety net")
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), usageText)
+		fl.PrintDefaults()
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, name+": "+format+"\n", a...)
+		fl.Usage()
+		return cli.ExitUsage
+	}
+
+	// Flags may come before the verb (the documented form) or after it.
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK
+		}
+		return cli.ExitUsage
+	}
+	if fl.NArg() == 0 {
+		return usage("no verb given")
+	}
+	verb := fl.Arg(0)
+	if err := fl.Parse(fl.Args()[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK
+		}
+		return cli.ExitUsage
+	}
+	if fl.NArg() > 0 {
+		return usage("unexpected argument %q after %s", fl.Arg(0), verb)
+	}
+	if o.minBits4 < 1 || o.minBits4 > 32 || o.minBits6 < 1 || o.minBits6 > 128 {
+		return usage("--max-range takes 1-32 and --max-range6 1-128")
+	}
+	if o.resync <= 0 {
+		return usage("--resync must be positive")
+	}
+
+	switch verb {
+	case "up":
+		return up(o, stdout, stderr)
+	case "down":
+		return down(stdout, stderr)
+	case "watch":
+		return serve(ctx, o, stderr)
+	}
+	return usage("unknown verb %q", verb)
+}
+
+// up reconciles once.
+func up(o options, stdout, stderr io.Writer) int {
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	defer out.Flush()
+	fail := func(code int, format string, a ...any) int {
+		out.Flush()
+		fmt.Fprintf(stderr, name+": "+format+"\n", a...)
+		return code
+	}
+
+	l, err := load(o)
+	if err != nil {
+		return fail(cli.ExitSystem, "%v", err)
+	}
+	cli.WriteFindings(out, l.findings)
+	if l.findings.HasErrors() {
+		fmt.Fprintf(out, "%s: %s is invalid (%s); nothing was changed\n", name, o.config, cli.Summary(l.findings))
+		return cli.ExitInvalid
+	}
+
+	table, err := routes.Open()
+	if err != nil {
+		return fail(cli.ExitSystem, "%v", err)
+	}
+	defer table.Close()
+	plan, res, err := table.Reconcile(l.desired)
+	ch := changesOf(plan, res)
+	for _, c := range ch.list {
+		fmt.Fprintf(out, "%s %s\n", c.verb, c.prefix)
+	}
+	if err != nil {
+		return fail(cli.ExitSystem, "%v", err)
+	}
+	if ch.empty() {
+		fmt.Fprintf(out, "nothing changed: %s in place\n", countRanges(len(l.desired)))
+	} else {
+		fmt.Fprintf(out, "%s in place: %s\n", countRanges(len(l.desired)), ch.summary())
+	}
+	return cli.ExitOK
+}
+
+// down removes our routes.
+func down(stdout, stderr io.Writer) int {
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	defer out.Flush()
+	table, err := routes.Open()
+	if err != nil {
+		out.Flush()
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return cli.ExitSystem
+	}
+	defer table.Close()
+	deleted, err := table.Down()
+	for _, p := range deleted {
+		fmt.Fprintf(out, "removed %s\n", p)
+	}
+	if err != nil {
+		out.Flush()
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return cli.ExitSystem
+	}
+	if len(deleted) == 0 {
+		fmt.Fprintln(out, "nothing to remove: no routes with proto "+routes.ProtocolName)
+	} else {
+		fmt.Fprintf(out, "removed %s\n", countRanges(len(deleted)))
+	}
+	return cli.ExitOK
+}
+
+func countRanges(n int) string {
+	if n == 1 {
+		return "1 range"
+	}
+	return fmt.Sprintf("%d ranges", n)
+}
+
+// change is one route change that happened.
+type change struct {
+	verb   string // added, adopted, removed
+	prefix netip.Prefix
+}
+
+type changes struct {
+	list                    []change
+	added, adopted, removed int
+}
+
+func (c changes) empty() bool { return len(c.list) == 0 }
+
+func (c changes) summary() string {
+	return fmt.Sprintf("%d added, %d adopted, %d removed", c.added, c.adopted, c.removed)
+}
+
+// changesOf lists what a reconcile did: the plan less its failures.
+func changesOf(p routes.Plan, r routes.Result) changes {
+	failed := make(map[string]bool, len(r.Failures))
+	for _, f := range r.Failures {
+		failed[f.Op+" "+f.Prefix.String()] = true
+	}
+	var c changes
+	add := func(op, verb string, ps []netip.Prefix, n *int) {
+		for _, p := range ps {
+			if len(failed) > 0 && failed[op+" "+p.String()] {
+				continue
+			}
+			c.list = append(c.list, change{verb, p})
+			*n++
+		}
+	}
+	// The order Apply works in: adoptions, additions, deletions.
+	add("adopt", "adopted", p.Adopt, &c.adopted)
+	add("add", "added", p.Add, &c.added)
+	add("delete", "removed", p.Delete, &c.removed)
+	return c
+}

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/sdnotify"
+	"github.com/anyip/anyip/internal/watch"
+)
+
+// Timing of the service loop.
+const (
+	// quiet is how long a burst of file or route events must be silent
+	// before acting on it; maxDelay bounds the wait under a steady stream.
+	quiet    = 150 * time.Millisecond
+	maxDelay = time.Second
+	// retryAfter is when a reconcile that failed (netlink) is tried again.
+	retryAfter = 5 * time.Second
+	// Drift that keeps coming back (another program fighting over a
+	// route) is put back at growing intervals, up to maxDriftGap.
+	driftGap    = 250 * time.Millisecond
+	maxDriftGap = 30 * time.Second
+	// maxLoggedFindings bounds the lines one rejected file gets in the log.
+	maxLoggedFindings = 20
+)
+
+// need says what a pending action must do.
+type need uint8
+
+const (
+	needReconcile need = 1 << iota // put the table back in line with the file last applied
+	needReload                     // re-read and check the file, then reconcile
+)
+
+// service is the state of `anyip-routes watch`.
+type service struct {
+	o     options
+	log   *slog.Logger
+	table *routes.Table // nil after a failure, reopened on next use
+
+	// desired are the ranges of the last good version of the file;
+	// applied says there was one. Until then the service changes no
+	// route: it cannot know what the operator wants.
+	desired []netip.Prefix
+	applied bool
+
+	fileErr  string // why the file on disk is not what is applied ("" if it is)
+	routeErr string // why the table is not in line ("" if it is)
+
+	lastRejected string // findings of the last rejected file, logged once
+	lastWarned   string // warnings of the applied file, logged once
+
+	driftStreak int       // drift reconciles in a row that had to change something
+	notBefore   time.Time // no drift reconcile before this
+	retryAt     time.Time // a failed reconcile is retried then (zero: none)
+}
+
+// serve runs the service until ctx ends (SIGTERM). It returns ExitOK then,
+// leaving the routes in place, and ExitSystem when it cannot start.
+func serve(ctx context.Context, o options, stderr io.Writer) int {
+	log := cli.Logger(stderr, name)
+	s := &service{o: o, log: log}
+	logf := func(msg string, args ...any) { log.Info(msg, args...) }
+
+	notifier, err := sdnotify.New()
+	if err != nil {
+		log.Warn("not notifying systemd", "err", err)
+	}
+	defer notifier.Close()
+	wdInterval, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		log.Warn("watchdog off", "err", err)
+	}
+
+	// Subscribe before the first reconcile, so no change made between
+	// the two goes unseen.
+	events, err := subscribeRoutes(func(msg string, args ...any) { log.Error(msg, args...) })
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return cli.ExitSystem
+	}
+	defer events.Close()
+	fw, err := watch.New(o.config, watch.Options{Log: logf})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return cli.ExitSystem
+	}
+	defer fw.Close()
+	if s.table, err = routes.Open(); err != nil {
+		log.Error("cannot start", "err", err)
+		return cli.ExitSystem
+	}
+	defer func() {
+		if s.table != nil {
+			s.table.Close()
+		}
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	s.act(needReload, "start")
+	// Ready even if the file was rejected: the routes are as they were,
+	// the error is in STATUS and the log, and the service is watching
+	// for the fix. Failing the unit would not bring a single VIP back,
+	// and would hold up whatever is ordered after it (HAProxy).
+	status := s.status()
+	if err := notifier.Notify(sdnotify.Ready, sdnotify.Status(status)); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
+	log.Info("watching", "config", o.config, "ranges", len(s.desired), "resync", o.resync, "watchdog", wdInterval)
+
+	deb := watch.Debouncer{Quiet: quiet, Max: maxDelay}
+	var pending need
+	reason := ""
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	resync := time.NewTicker(o.resync)
+	defer resync.Stop()
+	var wdC <-chan time.Time
+	if wdInterval > 0 && notifier != nil {
+		t := time.NewTicker(wdInterval / 2)
+		defer t.Stop()
+		wdC = t.C
+		notifier.Notify(sdnotify.Watchdog)
+	}
+
+	for {
+		now := false // act at once, without debouncing
+		select {
+		case <-ctx.Done():
+			notifier.Notify(sdnotify.Stopping, sdnotify.Status("stopping; the routes stay in place"))
+			log.Info("stopping; the routes stay in place", "ranges", len(s.desired))
+			return cli.ExitOK
+		case <-wdC:
+			// Sent from this loop, so it stops if the loop hangs.
+			notifier.Notify(sdnotify.Watchdog)
+			continue
+		case <-fw.C():
+			pending |= needReload
+			reason = "file changed"
+			deb.Trigger(time.Now())
+		case <-events.C():
+			pending |= needReconcile
+			if reason == "" {
+				reason = "routes changed"
+			}
+			deb.Trigger(time.Now())
+		case <-resync.C:
+			pending |= needReload
+			reason, now = "periodic resync", true
+		case <-hup:
+			pending |= needReload
+			reason, now = "SIGHUP", true
+		case <-timer.C:
+		}
+		if !s.retryAt.IsZero() && !time.Now().Before(s.retryAt) {
+			pending |= needReload
+			if reason == "" {
+				reason = "retry"
+			}
+			now = true
+		}
+
+		at, ok := deb.Next()
+		if pending == needReconcile && s.notBefore.After(at) {
+			at = s.notBefore
+		}
+		if pending != 0 && (now || (ok && !time.Now().Before(at))) {
+			deb.Reset()
+			s.act(pending, reason)
+			pending, reason = 0, ""
+			if st := s.status(); st != status {
+				status = st
+				notifier.Notify(sdnotify.Status(status))
+			}
+		}
+
+		// Wake for the next due action or retry.
+		var next time.Time
+		if at, ok := deb.Next(); ok {
+			next = at
+			if pending == needReconcile && s.notBefore.After(next) {
+				next = s.notBefore
+			}
+		}
+		if !s.retryAt.IsZero() && (next.IsZero() || s.retryAt.Before(next)) {
+			next = s.retryAt
+		}
+		if next.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(max(time.Until(next), 0))
+		}
+	}
+}
+
+// act does what is pending: reload the file (and reconcile to it), or
+// only reconcile the table to the file last applied.
+func (s *service) act(n need, reason string) {
+	s.retryAt = time.Time{}
+	if n&needReload != 0 {
+		s.reload()
+		s.reconcile(reason)
+		return
+	}
+	changed := s.reconcile(reason)
+	// Route events alone brought us here: the table drifted. Our own
+	// changes come back as events too, and find nothing to do.
+	if changed {
+		s.driftStreak++
+		gap := min(driftGap<<min(s.driftStreak-1, 16), maxDriftGap)
+		s.notBefore = time.Now().Add(gap)
+		if s.driftStreak == 3 {
+			s.log.Warn("routes keep drifting: another program seems to change them; putting them back less often", "next_in", gap)
+		}
+	} else {
+		s.driftStreak, s.notBefore = 0, time.Time{}
+	}
+}
+
+// reload reads and checks the file. A good one becomes the desired state;
+// a bad, missing or unreadable one leaves the desired state (and the
+// routes) as they are, and is reported.
+func (s *service) reload() {
+	l, err := load(s.o)
+	if err != nil {
+		msg := err.Error()
+		if msg != s.fileErr {
+			s.log.Error("cannot read the ranges file; the routes stay as they are", "path", s.o.config, "err", err)
+		}
+		s.fileErr = msg
+		s.retryAt = time.Now().Add(retryAfter)
+		return
+	}
+	if l.findings.HasErrors() {
+		s.reject(l.findings)
+		return
+	}
+	if s.lastRejected != "" {
+		s.log.Info("the ranges file is valid again", "path", s.o.config)
+	}
+	s.lastRejected, s.fileErr = "", ""
+	if sig := l.findings.Error(); sig != s.lastWarned {
+		for _, f := range l.findings {
+			s.logFinding(slog.LevelWarn, "warning", f)
+		}
+		s.lastWarned = sig
+	}
+	s.desired, s.applied = l.desired, true
+}
+
+// reject reports a file that must not be applied, once per distinct set
+// of problems (the periodic resync re-reads it).
+func (s *service) reject(fs finding.List) {
+	fs = fs.Sorted()
+	errs, _ := fs.Count()
+	first := fs[0]
+	s.fileErr = first.String()
+	if errs > 1 {
+		s.fileErr += fmt.Sprintf(" (and %d more errors)", errs-1)
+	}
+	if sig := fs.Error(); sig != s.lastRejected {
+		s.lastRejected = sig
+		s.log.Error("ranges file rejected; the routes stay as they are", "path", s.o.config, "summary", cli.Summary(fs))
+		for i, f := range fs {
+			if i == maxLoggedFindings {
+				s.log.Error("more findings not logged", "count", len(fs)-i, "see", "anyip-routes up")
+				break
+			}
+			s.logFinding(slog.LevelError, "rejected", f)
+		}
+	}
+}
+
+func (s *service) logFinding(level slog.Level, msg string, f finding.Finding) {
+	args := []any{"where", f.Where}
+	if f.Value != "" {
+		args = append(args, "line", f.Value)
+	}
+	args = append(args, "problem", f.Message)
+	if f.Hint != "" {
+		args = append(args, "hint", f.Hint)
+	}
+	s.log.Log(context.Background(), level, msg, args...)
+}
+
+// reconcile brings the table in line with the desired ranges and logs
+// each change. It reports whether anything changed.
+func (s *service) reconcile(reason string) bool {
+	if !s.applied {
+		return false
+	}
+	if s.table == nil {
+		t, err := routes.Open()
+		if err != nil {
+			s.failRoutes(err)
+			return false
+		}
+		s.table = t
+	}
+	plan, res, err := s.table.Reconcile(s.desired)
+	ch := changesOf(plan, res)
+	for _, c := range ch.list {
+		s.log.Info("range "+c.verb, "range", c.prefix, "reason", reason)
+	}
+	if err != nil {
+		var ae *routes.ApplyError
+		if !errors.As(err, &ae) {
+			// Not a refused change but a broken exchange: start over
+			// with a new socket.
+			s.table.Close()
+			s.table = nil
+		}
+		s.failRoutes(err)
+		return !ch.empty()
+	}
+	if s.routeErr != "" {
+		s.log.Info("the routes are in line again")
+	}
+	s.routeErr = ""
+	return !ch.empty()
+}
+
+func (s *service) failRoutes(err error) {
+	s.routeErr = err.Error()
+	s.retryAt = time.Now().Add(retryAfter)
+	s.log.Error("cannot bring the routes in line; will try again", "err", err, "retry_in", retryAfter)
+}
+
+// status is the one line systemd shows for the service.
+func (s *service) status() string {
+	var b strings.Builder
+	switch {
+	case !s.applied:
+		b.WriteString("no ranges applied yet (the routes stay as they were)")
+	case s.fileErr != "":
+		fmt.Fprintf(&b, "%s in place from the last good version of %s", countRanges(len(s.desired)), s.o.config)
+	default:
+		fmt.Fprintf(&b, "%s in place from %s", countRanges(len(s.desired)), s.o.config)
+	}
+	var errs []string
+	for _, e := range []string{s.fileErr, s.routeErr} {
+		if e != "" {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("; last error: ")
+		b.WriteString(strings.Join(errs, "; "))
+	}
+	return b.String()
+}
