@@ -22,8 +22,8 @@ import (
 // VM, and temp paths standing for /etc/vmware/anyip-routes.cfg and
 // /etc/resolv.conf.
 type box struct {
-	t                     *testing.T
-	ns                    *netnstest.NS
+	t                    *testing.T
+	ns                   *netnstest.NS
 	dir, cfg, resolvConf string
 }
 

@@ -163,7 +163,7 @@ func TestForeignRoutesSurviveUpAndDown(t *testing.T) {
 	b := newBox(t)
 	peer := netnstest.New(t)
 	b.ns.Veth(t, "eth0", "10.50.0.5/24", peer, "up0", "10.50.0.1/24")
-	b.ip("route", "add", "local", "10.70.0.0/28", "dev", "lo")                   // proto boot
+	b.ip("route", "add", "local", "10.70.0.0/28", "dev", "lo")                     // proto boot
 	b.ip("route", "add", "local", "10.70.0.16/28", "dev", "lo", "proto", "static") // proto static
 	b.ip("-6", "route", "add", "local", "fd00:70::/64", "dev", "lo")
 	b.ip("route", "add", "local", "10.70.0.32/28", "dev", "lo", "table", "100", "proto", "241") // ours in number, not in table local
