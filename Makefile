@@ -53,22 +53,33 @@ fuzz:
 bench: deps build
 	./scripts/bench.sh
 
+# Installs the appliance component (see README, "Building the appliance"):
+#   $(PREFIX)/sbin/anyip-firstboot, $(PREFIX)/sbin/anyip-routes
+#   $(UNITDIR)/anyip-firstboot.service, anyip-routes.service (@SBINDIR@ -> $(PREFIX)/sbin)
+#   $(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf   (so `ip route` prints "proto anyip")
+#   $(SYSCONFDIR)/vmware/anyip-routes.cfg           (only if there is none: never an operator's file)
+# DESTDIR stages everything under another root, as a package build does.
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d $(DESTDIR)$(SYSCONFDIR)/vmware
 	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
-	for u in systemd/*.service; do \
-		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
-		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	set -e; for u in systemd/*.service; do \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp; \
+		mv -f $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 	done
 	install -m 0644 systemd/anyip.rt_protos $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
 	@# Never overwrite an operator's ranges.
 	test -e $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg || install -m 0644 systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg
 
+# Removes what install put there. The ranges file is the operator's data and
+# stays, unless it is still byte for byte the default install wrote. Disable
+# the units first on a live system (systemctl disable --now ...); stopping
+# anyip-routes leaves the routes in place, `anyip-routes down` removes them.
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/sbin/,$(CMDS))
 	for u in systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
-	@# The ranges file is the operator's data; it stays.
+	if cmp -s systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg; then rm -f $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg; fi
 
 clean:
 	rm -rf $(BIN)
