@@ -268,7 +268,7 @@ func (s *service) reject(fs finding.List) {
 	fs = fs.Sorted()
 	errs, _ := fs.Count()
 	first := fs[0]
-	s.fileErr = first.String()
+	s.fileErr = strings.TrimPrefix(first.String(), first.Severity.String()+": ")
 	if errs > 1 {
 		s.fileErr += fmt.Sprintf(" (and %d more errors)", errs-1)
 	}
