@@ -35,6 +35,14 @@ func (s *staged) make(target string) string {
 	s.t.Helper()
 	cmd := exec.Command("make", "--no-print-directory", "-C", e2etest.Root(), target,
 		"DESTDIR="+s.dest, "PREFIX=/usr", "BIN="+s.bin)
+	// Under `make test` the outer make's flags and variables (MAKEFLAGS
+	// carries command-line assignments such as PREFIX=) must not leak in.
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains([]string{"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "DESTDIR", "PREFIX", "SYSCONFDIR", "UNITDIR", "BIN"}, name) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		s.t.Fatalf("make %s: %v\n%s", target, err, out)
