@@ -241,7 +241,6 @@ func TestUsage(t *testing.T) {
 	bin := e2etest.Binary(t, "anyip-routes")
 	for _, args := range [][]string{
 		{},
-		{"check"}, // its own issue; until then, not a verb
 		{"start"},
 		{"up", "extra"},
 		{"--no-such-flag", "up"},
