@@ -254,9 +254,7 @@ func (s *service) reload() {
 	}
 	s.lastRejected, s.fileErr = "", ""
 	if sig := l.findings.Error(); sig != s.lastWarned {
-		for _, f := range l.findings {
-			s.logFinding(slog.LevelWarn, "warning", f)
-		}
+		s.logFindings(slog.LevelWarn, "warning", l.findings)
 		s.lastWarned = sig
 	}
 	s.desired, s.applied = l.desired, true
@@ -275,13 +273,19 @@ func (s *service) reject(fs finding.List) {
 	if sig := fs.Error(); sig != s.lastRejected {
 		s.lastRejected = sig
 		s.log.Error("ranges file rejected; the routes stay as they are", "path", s.o.config, "summary", cli.Summary(fs))
-		for i, f := range fs {
-			if i == maxLoggedFindings {
-				s.log.Error("more findings not logged", "count", len(fs)-i, "see", "anyip-routes up")
-				break
-			}
-			s.logFinding(slog.LevelError, "rejected", f)
+		s.logFindings(slog.LevelError, "rejected", fs)
+	}
+}
+
+// logFindings logs one line per finding, up to maxLoggedFindings: a file
+// of thousands of ranges must not flood the journal on every edit.
+func (s *service) logFindings(level slog.Level, msg string, fs finding.List) {
+	for i, f := range fs {
+		if i == maxLoggedFindings {
+			s.log.Log(context.Background(), level, "more findings not logged", "count", len(fs)-i, "see", "anyip-routes --config "+s.o.config+" up")
+			return
 		}
+		s.logFinding(level, msg, f)
 	}
 }
 
@@ -312,6 +316,7 @@ func (s *service) reconcile(reason string) bool {
 		s.table = t
 	}
 	plan, res, err := s.table.Reconcile(s.desired)
+	s.log.Debug("reconciled", "reason", reason, "plan", plan.String(), "err", err)
 	ch := changesOf(plan, res)
 	for _, c := range ch.list {
 		s.log.Info("range "+c.verb, "range", c.prefix, "reason", reason)
