@@ -1,0 +1,193 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anyip/anyip/internal/haproxycfg"
+	"github.com/anyip/anyip/internal/probe"
+	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/sysfacts"
+)
+
+// Options are the inputs of a whole run.
+type Options struct {
+	Config     string // the ranges file
+	ResolvConf string // name servers no range may contain
+	// MinBits4 and MinBits6 bound range sizes as the service does.
+	MinBits4, MinBits6 int
+
+	// HAProxyConfig is the HAProxy configuration to check; "" for none.
+	// When HAProxyOptional is set a missing file is a skip rather than an
+	// error (the default path, on a machine without HAProxy).
+	HAProxyConfig   string
+	HAProxyOptional bool
+
+	// ControlPlane are the control plane's VIP ranges; nil to skip.
+	ControlPlane []Span
+
+	// Probe asks the link about up to ProbeLimit addresses of each range.
+	Probe        bool
+	ProbeLimit   int
+	ProbeOptions probe.Options
+
+	Service ServiceOptions
+
+	// DialTimeout bounds each TCP connection of the VIP check.
+	DialTimeout time.Duration
+}
+
+// Run runs the checklist on the running system.
+func Run(ctx context.Context, o Options) *Report {
+	if o.ProbeLimit <= 0 {
+		o.ProbeLimit = DefaultProbeLimit
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 3 * time.Second
+	}
+	var rs []Result
+
+	// 1. The file.
+	data, err := os.ReadFile(o.Config)
+	res, f := Config(o.Config, data, err)
+	rs = append(rs, res)
+	fileOK := res.Status == Pass || res.Status == Warn
+	ranges := f.Prefixes()
+
+	// 2. The table.
+	cur, tableErr := listTable()
+	if tableErr != nil {
+		rs = append(rs, Result{Name: NameRoutes, Status: Error, Summary: "cannot read table local: " + tableErr.Error(),
+			Hint: "run the check as root, on the appliance"})
+	} else {
+		rs = append(rs, Routes(f, cur, fileOK))
+	}
+
+	// 3. The safety net.
+	facts, factsErr := sysfacts.Gather(o.ResolvConf)
+	if factsErr != nil {
+		rs = append(rs, Result{Name: NameSafety, Status: Error, Summary: "cannot read the system's addresses, routes and name servers: " + factsErr.Error()})
+	} else {
+		rs = append(rs, Safety(f, facts, o.MinBits4, o.MinBits6))
+	}
+
+	// 4. HAProxy's binds.
+	hc, res := readHAProxy(o)
+	if hc != nil {
+		res = HAProxy(hc, ranges, system(cur, tableErr == nil))
+	}
+	rs = append(rs, res)
+
+	// 5. The control plane.
+	if o.ControlPlane == nil {
+		rs = append(rs, Result{Name: NameControlPlane, Status: Skip, Summary: "not given (--control-plane-ranges)"})
+	} else {
+		rs = append(rs, ControlPlane(o.ControlPlane, f))
+	}
+
+	// 6. The service.
+	rs = append(rs, Service(ctx, o.Service))
+
+	// 7. The neighbours.
+	switch {
+	case !o.Probe:
+		rs = append(rs, Result{Name: NameProbe, Status: Skip, Summary: "not asked for (--probe asks the link whether another host holds a range address)"})
+	case factsErr != nil:
+		rs = append(rs, Result{Name: NameProbe, Status: Error, Summary: "cannot pick the interfaces to probe on: " + factsErr.Error()})
+	default:
+		plan := PlanProbes(ranges, facts, o.ProbeLimit)
+		rs = append(rs, Probe(ctx, plan, Prober{ARP: probe.ARP, NDP: probe.NDP, Options: o.ProbeOptions}))
+	}
+
+	// 8. A VIP answers.
+	if hc == nil {
+		rs = append(rs, Result{Name: NameVIP, Status: Skip, Summary: "no HAProxy configuration to say which VIPs and ports to connect to"})
+	} else {
+		targets, idle := PlanVIPs(hc, ranges)
+		rs = append(rs, VIP(ctx, targets, idle, probe.TCP, o.DialTimeout))
+	}
+	return NewReport(rs)
+}
+
+func listTable() (routes.Current, error) {
+	t, err := routes.Open()
+	if err != nil {
+		return routes.Current{}, err
+	}
+	defer t.Close()
+	return t.List()
+}
+
+// readHAProxy reads and parses the HAProxy configuration, or says why the
+// check is skipped or failed.
+func readHAProxy(o Options) (*haproxycfg.Config, Result) {
+	r := Result{Name: NameHAProxy}
+	if o.HAProxyConfig == "" {
+		r.Status, r.Summary = Skip, "no HAProxy configuration given (--haproxy-config)"
+		return nil, r
+	}
+	data, err := os.ReadFile(o.HAProxyConfig)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && o.HAProxyOptional:
+		r.Status, r.Summary = Skip, fmt.Sprintf("not configured: %s does not exist (--haproxy-config names another)", o.HAProxyConfig)
+		return nil, r
+	case err != nil:
+		r.Status, r.Summary = Error, fmt.Sprintf("cannot read the HAProxy configuration: %v", err)
+		r.Hint = "give the right path with --haproxy-config, and run the check as root"
+		return nil, r
+	}
+	hc, err := haproxycfg.Parse(o.HAProxyConfig, data)
+	if err != nil {
+		r.Status, r.Summary = Fail, err.Error()
+		r.Hint = "give HAProxy's configuration file with --haproxy-config"
+		return nil, r
+	}
+	return hc, r
+}
+
+// system describes what the host holds: addresses on every interface
+// (loopback too) and the local routes on lo (AnyIP ranges, 127.0.0.0/8).
+func system(cur routes.Current, haveTable bool) System {
+	var assigned []netip.Addr
+	if ifaces, err := net.Interfaces(); err == nil {
+		for _, ifi := range ifaces {
+			addrs, err := ifi.Addrs()
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(n.IP); ok {
+						assigned = append(assigned, ip.Unmap())
+					}
+				}
+			}
+		}
+	}
+	s := System{
+		Assigned:      func(a netip.Addr) bool { return slices.Contains(assigned, a.WithZone("")) },
+		NonlocalBind4: sysctlOn("/proc/sys/net/ipv4/ip_nonlocal_bind"),
+		NonlocalBind6: sysctlOn("/proc/sys/net/ipv6/ip_nonlocal_bind"),
+	}
+	if haveTable {
+		routed := slices.Clone(cur.Ours)
+		for _, r := range cur.Foreign {
+			routed = append(routed, r.Prefix)
+		}
+		s.Routed = func(a netip.Addr) bool { return inside(routed, a) }
+	}
+	return s
+}
+
+func sysctlOn(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.TrimSpace(string(b)) != "0"
+}

@@ -1,0 +1,175 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// DefaultUnit is the service that keeps the routes in step with the file.
+const DefaultUnit = "anyip-routes.service"
+
+// ServiceOptions say how to reach systemd; empty fields take defaults.
+type ServiceOptions struct {
+	Unit       string // DefaultUnit
+	Systemctl  string // "systemctl", looked up in PATH
+	Journalctl string // "journalctl"; the journal tail is best effort
+	Timeout    time.Duration
+}
+
+// enabledOK are the is-enabled answers of a unit that starts at boot.
+var enabledOK = map[string]bool{"enabled": true, "enabled-runtime": true, "static": true, "generated": true, "alias": true}
+
+// notReachable are what systemctl says when there is no systemd to ask
+// (a container, a chroot, a machine booted with another init).
+var notReachable = []string{
+	"System has not been booted with systemd",
+	"Failed to connect to bus",
+	"Failed to connect to system scope bus",
+	"running in chroot",
+}
+
+// Service is check 6: the route service is enabled and running, asked of
+// systemctl. When systemd cannot be reached the check warns rather than
+// fails: there is nothing to fix in the appliance's configuration.
+func Service(ctx context.Context, o ServiceOptions) Result {
+	if o.Unit == "" {
+		o.Unit = DefaultUnit
+	}
+	if o.Systemctl == "" {
+		o.Systemctl = "systemctl"
+	}
+	if o.Journalctl == "" {
+		o.Journalctl = "journalctl"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	r := Result{Name: NameService}
+	if _, err := exec.LookPath(o.Systemctl); err != nil {
+		r.Status, r.Summary = Warn, fmt.Sprintf("cannot ask systemd about %s: %v", o.Unit, err)
+		r.Hint = "check by hand that the service runs, however this system starts services"
+		return r
+	}
+	enabled, eErr := systemctl(ctx, o, "is-enabled")
+	active, aErr := systemctl(ctx, o, "is-active")
+	for _, err := range []error{eErr, aErr} {
+		var nr *unreachable
+		if errors.As(err, &nr) {
+			r.Status = Warn
+			r.Summary = fmt.Sprintf("systemd is not reachable, so whether %s runs is unknown: %s", o.Unit, nr.msg)
+			if enabled != "" {
+				r.Details = append(r.Details, "is-enabled: "+enabled)
+			}
+			r.Hint = "run the check on the appliance itself (not in a container or chroot)"
+			return r
+		}
+		if err != nil {
+			r.Status, r.Summary = Error, fmt.Sprintf("systemctl: %v", err)
+			return r
+		}
+	}
+	r.Details = append(r.Details, "is-enabled: "+enabled, "is-active: "+active)
+	okEnabled, okActive := enabledOK[enabled], active == "active"
+	switch {
+	case okEnabled && okActive:
+		r.Status, r.Summary = Pass, fmt.Sprintf("%s is %s and active", o.Unit, enabled)
+		r.Details = nil
+		return r
+	case okEnabled && (active == "activating" || active == "reloading"):
+		r.Status, r.Summary = Warn, fmt.Sprintf("%s is %s and %s", o.Unit, enabled, active)
+		r.Hint = "check again in a few seconds"
+		return r
+	}
+	r.Status = Fail
+	var what, todo []string
+	if !okEnabled {
+		what = append(what, "not enabled ("+enabled+")")
+		switch enabled {
+		case "not-found", "":
+			todo = append(todo, "install the unit (make install, or the appliance package)")
+		case "masked", "masked-runtime":
+			todo = append(todo, "systemctl unmask "+o.Unit)
+		}
+		todo = append(todo, "systemctl enable "+o.Unit)
+	}
+	if !okActive {
+		what = append(what, "not running ("+active+")")
+		todo = append(todo, "systemctl start "+o.Unit, "journalctl -u "+o.Unit+" says why it stopped")
+		for _, l := range journal(ctx, o) {
+			r.Details = append(r.Details, "journal: "+l)
+		}
+	}
+	r.Summary = o.Unit + " is " + strings.Join(what, " and ") + ": nothing keeps the routes in step with the file"
+	r.Hint = strings.Join(todo, "; ")
+	return r
+}
+
+type unreachable struct{ msg string }
+
+func (u *unreachable) Error() string { return u.msg }
+
+// systemctl runs `systemctl VERB UNIT` and returns the state it prints.
+// A non-zero exit is how systemctl says "not enabled" or "not active", so
+// it is not an error; failing to run, or systemd being unreachable, is.
+func systemctl(ctx context.Context, o ServiceOptions, verb string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.Systemctl, verb, o.Unit)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	state := strings.TrimSpace(out.String())
+	if i := strings.IndexByte(state, '\n'); i >= 0 {
+		state = state[:i]
+	}
+	msg := strings.TrimSpace(errb.String())
+	for _, s := range notReachable {
+		if strings.Contains(msg, s) || strings.Contains(state, s) {
+			return state, &unreachable{firstLine(msg)}
+		}
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return state, fmt.Errorf("%s %s: %w", verb, o.Unit, err)
+	}
+	if ctx.Err() != nil {
+		return state, &unreachable{fmt.Sprintf("systemctl %s did not answer within %v", verb, o.Timeout)}
+	}
+	if state == "" {
+		// is-enabled on a unit that does not exist prints only to stderr.
+		if strings.Contains(msg, "No such file") || strings.Contains(msg, "not found") || strings.Contains(msg, "not loaded") {
+			return "not-found", nil
+		}
+		return "unknown", nil
+	}
+	return state, nil
+}
+
+// journal returns the last lines the unit logged, best effort.
+func journal(ctx context.Context, o ServiceOptions) []string {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, o.Journalctl, "-u", o.Unit, "-n", "5", "--no-pager", "-o", "cat").Output()
+	if err != nil {
+		return nil
+	}
+	var lines []string
+	for l := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "-- ") {
+			lines = append(lines, clip(l))
+		}
+	}
+	return lines
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
