@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
 )
@@ -235,6 +238,26 @@ func TestApplianceServesVIPsThroughRestarts(t *testing.T) {
 			}
 		}
 	}()
+	// TCP hides a short outage behind SYN retransmits, so also watch the
+	// table itself: every range must stay in place the whole time.
+	var samples, gaps atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h := a.vm.Netlink(t)
+		filter := &netlink.Route{Table: unix.RT_TABLE_LOCAL, Protocol: 241}
+		for ctx.Err() == nil {
+			rs, err := h.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+			if err != nil {
+				continue
+			}
+			samples.Add(1)
+			if len(rs) < 3 {
+				gaps.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
 	for i := 0; i < 10; i++ {
 		a.stopRoutes()
 		time.Sleep(50 * time.Millisecond) // the gap a restart leaves
@@ -246,6 +269,13 @@ func TestApplianceServesVIPsThroughRestarts(t *testing.T) {
 	t.Logf("%d requests answered, %d failed across 10 restarts", ok.Load(), failed.Load())
 	if ok.Load() == 0 {
 		t.Fatal("no request was answered")
+	}
+	t.Logf("%d table samples, %d with a range missing", samples.Load(), gaps.Load())
+	if samples.Load() == 0 {
+		t.Fatal("the table was never sampled")
+	}
+	if gaps.Load() > 0 {
+		t.Errorf("ranges went missing from the table in %d samples during restarts", gaps.Load())
 	}
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d requests failed across restarts; first: %v", n, firstErr)
