@@ -31,7 +31,7 @@ type options struct {
 	resync     time.Duration
 }
 
-const usageText = `usage: anyip-routes [flags] up|down|watch
+const usageText = `usage: anyip-routes [flags] up|down|watch|check
 
   up     apply the ranges file once: add the routes it lacks, remove the
          ones dropped from it; a file with any error changes nothing
@@ -39,6 +39,7 @@ const usageText = `usage: anyip-routes [flags] up|down|watch
   watch  run as the service: apply the file, then follow its edits and
          put routes changed by hand back in line; SIGTERM leaves the
          routes in place
+  check  run the troubleshooting checklist (anyip-routes check -h)
 
 flags (before or after the verb):
 `
@@ -77,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usage("no verb given")
 	}
 	verb := fl.Arg(0)
+	if verb == "check" { // flags of its own: see check.go
+		return runCheck(ctx, o, fl.Args()[1:], stdout, stderr)
+	}
 	if err := fl.Parse(fl.Args()[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cli.ExitOK

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,10 +442,16 @@ func TestPlanProbes(t *testing.T) {
 
 func TestProbe(t *testing.T) {
 	mac, _ := net.ParseMAC("02:00:00:00:00:99")
+	var mu sync.Mutex
 	var asked []string
+	ask := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, s)
+	}
 	pr := Prober{
 		ARP: func(_ context.Context, iface string, targets []netip.Addr, _ probe.Options) ([]probe.Reply, error) {
-			asked = append(asked, "arp "+iface+" "+targets[0].String())
+			ask("arp " + iface + " " + targets[0].String())
 			for _, a := range targets {
 				if a == netip.MustParseAddr("10.20.0.150") {
 					return []probe.Reply{{Addr: a, MACs: []net.HardwareAddr{mac}, Iface: iface}}, nil
@@ -453,7 +460,7 @@ func TestProbe(t *testing.T) {
 			return nil, nil
 		},
 		NDP: func(_ context.Context, iface string, targets []netip.Addr, _ probe.Options) ([]probe.Reply, error) {
-			asked = append(asked, "ndp "+iface+" "+targets[0].String())
+			ask("ndp " + iface + " " + targets[0].String())
 			return nil, nil
 		},
 	}
@@ -463,6 +470,7 @@ func TestProbe(t *testing.T) {
 	wantResult(t, r, Fail, "1 address of the ranges answered from another host (384 probed on eth0",
 		"10.20.0.150 (range 10.20.0.128/26) is held by 02:00:00:00:00:99: answered ARP on eth0")
 	// One run per interface and family, all its ranges together.
+	slices.Sort(asked)
 	if !slices.Equal(asked, []string{"arp eth0 10.20.0.128", "ndp eth0 fd00:20::1:0"}) {
 		t.Errorf("probe runs %q", asked)
 	}

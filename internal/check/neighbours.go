@@ -1,11 +1,13 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anyip/anyip/internal/ipx"
@@ -117,13 +119,36 @@ func Probe(ctx context.Context, plan []ProbeTarget, pr Prober) Result {
 		probed += len(t.Addrs)
 		ifaces[t.Iface] = true
 	}
+	// The groups run at once, each interface's rate split between its
+	// families, so a link never sees more than the rate and the run takes
+	// as long as its largest group.
+	perIface := map[string]int{}
 	for _, g := range order {
+		perIface[g.iface]++
+	}
+	type outcome struct {
+		replies []probe.Reply
+		err     error
+	}
+	outcomes := make([]outcome, len(order))
+	var wg sync.WaitGroup
+	for i, g := range order {
 		send := pr.NDP
 		if g.v4 {
 			send = pr.ARP
 		}
-		replies, err := send(ctx, g.iface, targets[g], pr.Options)
-		for _, rep := range replies {
+		o := pr.Options
+		o.Rate = max(1, cmp.Or(o.Rate, probe.DefaultRate)/perIface[g.iface])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies, err := send(ctx, g.iface, targets[g], o)
+			outcomes[i] = outcome{replies, err}
+		}()
+	}
+	wg.Wait()
+	for i, g := range order {
+		for _, rep := range outcomes[i].replies {
 			macs := make([]string, len(rep.MACs))
 			for i, m := range rep.MACs {
 				macs[i] = m.String()
@@ -134,7 +159,7 @@ func Probe(ctx context.Context, plan []ProbeTarget, pr Prober) Result {
 			}
 			held = append(held, fmt.Sprintf("%s (range %s) is held by %s: %s on %s", rep.Addr, rangeOf[rep.Addr], strings.Join(macs, ", "), how, rep.Iface))
 		}
-		if err != nil {
+		if err := outcomes[i].err; err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", g.iface, err))
 		}
 	}

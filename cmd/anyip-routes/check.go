@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/anyip/anyip/internal/check"
+	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/haproxycfg"
+)
+
+const checkUsage = `usage: anyip-routes [--config PATH] check [--haproxy-config PATH]
+         [--control-plane-ranges LIST] [--probe] [--probe-limit N]
+         [--output text|json]
+
+Runs the troubleshooting checklist and prints one line per check (PASS,
+WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
+
+  config         the ranges file parses
+  routes         every range is a local route on lo in table local, and no
+                 route of ours outlives its line
+  safety         no range holds a gateway, name server or interface address;
+                 no overlaps
+  haproxy        every frontend's bind address is inside a range or held
+  control-plane  the control plane's VIP ranges are inside the file's
+  service        anyip-routes.service is enabled and running
+  probe          (--probe) no other host on the link answers for a range
+                 address (ARP, IPv6 neighbour solicitation)
+  vip            a VIP HAProxy binds in each range accepts a TCP connection
+
+Exit status: 0 all passed (warnings allowed), 1 a check failed, 2 usage,
+3 a check could not be run.
+
+flags:
+`
+
+// runCheck is the check verb. o holds the flags given before the verb;
+// the common ones may be given again after it.
+func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.Writer) int {
+	co := check.Options{
+		HAProxyConfig:   haproxycfg.DefaultPath,
+		HAProxyOptional: true,
+	}
+	output := cli.Format("text")
+	var controlPlane string
+	fl := flag.NewFlagSet(name+" check", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&co.Config, "config", o.config, "the AnyIP ranges file")
+	fl.StringVar(&co.ResolvConf, "resolv-conf", o.resolvConf, "resolver configuration whose name servers no range may contain")
+	fl.IntVar(&co.MinBits4, "max-range", o.minBits4, "largest IPv4 range allowed, as a prefix length")
+	fl.IntVar(&co.MinBits6, "max-range6", o.minBits6, "largest IPv6 range allowed, as a prefix length")
+	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
+	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
+	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
+	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, "--probe: addresses probed per range at most")
+	fl.Var(&output, "output", "report format: text or json")
+	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), checkUsage)
+		fl.PrintDefaults()
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, name+" check: "+format+"\n", a...)
+		fl.Usage()
+		return cli.ExitUsage
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK
+		}
+		return cli.ExitUsage
+	}
+	if fl.NArg() > 0 {
+		return usage("unexpected argument %q", fl.Arg(0))
+	}
+	fl.Visit(func(f *flag.Flag) {
+		if f.Name == "haproxy-config" {
+			co.HAProxyOptional = false // asked for by name: it must be there
+		}
+	})
+	if co.ProbeLimit < 1 {
+		return usage("--probe-limit must be at least 1")
+	}
+	if co.MinBits4 < 1 || co.MinBits4 > 32 || co.MinBits6 < 1 || co.MinBits6 > 128 {
+		return usage("--max-range takes 1-32 and --max-range6 1-128")
+	}
+	if controlPlane != "" {
+		spans, err := check.ParseSpans(controlPlane)
+		if err != nil {
+			return usage("--control-plane-ranges: %v", err)
+		}
+		co.ControlPlane = spans
+	}
+
+	r := check.Run(ctx, co)
+	if output == "json" {
+		if err := r.WriteJSON(stdout); err != nil {
+			fmt.Fprintf(stderr, "%s check: %v\n", name, err)
+			return cli.ExitSystem
+		}
+	} else {
+		r.WriteText(stdout)
+	}
+	return r.ExitCode()
+}
