@@ -620,3 +620,31 @@ func TestReport(t *testing.T) {
 		t.Errorf("json keeps every detail and the hint: %v", doc.Checks[1])
 	}
 }
+
+// TestReadHAProxy: the default path is used when present and skipped
+// when absent; a path given by name must be readable; "" means none.
+func TestReadHAProxy(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "haproxy.cfg")
+	if _, r := readHAProxy(Options{HAProxyConfig: missing, HAProxyOptional: true}); r.Status != Skip || !strings.Contains(r.Summary, "does not exist") {
+		t.Errorf("absent default: %+v", r)
+	}
+	if _, r := readHAProxy(Options{HAProxyConfig: missing}); r.Status != Error {
+		t.Errorf("absent, asked for: %+v", r)
+	}
+	if _, r := readHAProxy(Options{}); r.Status != Skip {
+		t.Errorf("none: %+v", r)
+	}
+	if err := os.WriteFile(missing, []byte("frontend a\n bind :80\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if hc, _ := readHAProxy(Options{HAProxyConfig: missing, HAProxyOptional: true}); hc == nil || len(hc.Binds) != 1 {
+		t.Errorf("present default not read: %+v", hc)
+	}
+	if err := os.WriteFile(missing, []byte("frontend a\x00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if hc, r := readHAProxy(Options{HAProxyConfig: missing}); hc != nil || r.Status != Fail || !strings.Contains(r.Summary, "NUL") {
+		t.Errorf("binary file: %+v", r)
+	}
+}
