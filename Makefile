@@ -43,12 +43,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 fuzz:
-	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | cut -c6-); do \
-			echo "fuzz $$t $$f ($(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$t >/dev/null || { $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=1x $$t; exit 1; }; \
-		done; \
-	done
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 bench: deps build
 	./scripts/bench.sh
