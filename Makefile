@@ -52,6 +52,7 @@ bench: deps build
 #   $(PREFIX)/sbin/anyip-firstboot, $(PREFIX)/sbin/anyip-routes
 #   $(UNITDIR)/anyip-firstboot.service, anyip-routes.service (@SBINDIR@ -> $(PREFIX)/sbin)
 #   $(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf   (so `ip route` prints "proto anyip")
+#   $(PREFIX)/lib/sysctl.d/60-anyip.conf            (lets HAProxy bind IPv6 VIPs)
 #   $(SYSCONFDIR)/vmware/anyip-routes.cfg           (only if there is none: never an operator's file)
 # DESTDIR stages everything under another root, as a package build does.
 install: build
@@ -63,6 +64,7 @@ install: build
 		mv -f $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 	done
 	install -m 0644 systemd/anyip.rt_protos $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
+	install -D -m 0644 systemd/anyip.sysctl $(DESTDIR)$(PREFIX)/lib/sysctl.d/60-anyip.conf
 	@# Never overwrite an operator's ranges.
 	test -e $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg || install -m 0644 systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg
 
@@ -74,6 +76,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/sbin/,$(CMDS))
 	for u in systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
+	rm -f $(DESTDIR)$(PREFIX)/lib/sysctl.d/60-anyip.conf
 	if cmp -s systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg; then rm -f $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg; fi
 
 clean:

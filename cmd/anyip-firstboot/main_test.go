@@ -466,3 +466,36 @@ func mapValues(m map[string]string) []string {
 	}
 	return out
 }
+
+// The range size limit comes from the environment (the units read
+// /etc/default/anyip) unless a flag says otherwise, so a limit raised once
+// holds for first boot and the route service alike.
+func TestRangeLimitFromEnvironment(t *testing.T) {
+	b := newBox(t)
+	p := e2etest.Base2NIC().With("network.workload_ip", "10.20.0.5/14", "loadbalance.service_ip_range", "10.22.0.0/15")
+	env := p.WriteEnv(t, t.TempDir())
+	runEnv := func(vars []string, extra ...string) result {
+		args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false"}, extra...)
+		cmd := b.ns.Command(e2etest.Binary(t, "anyip-firstboot"), args...)
+		cmd.Env = append(os.Environ(), vars...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		code := 0
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		return result{code, out.String(), errb.String()}
+	}
+	r := runEnv(nil)
+	b.want(r, 1)
+	if !strings.Contains(r.stdout, "largest allowed: /16") {
+		t.Errorf("a /15 was not refused for its size:\n%s", r.stdout)
+	}
+	b.want(runEnv([]string{"ANYIP_MAX_RANGE=15"}, "--dry-run"), 0)
+	b.want(runEnv([]string{"ANYIP_MAX_RANGE=15"}, "--max-range", "16"), 1) // the flag wins
+	b.want(runEnv([]string{"ANYIP_MAX_RANGE=wide"}), 2)
+	b.want(runEnv([]string{"ANYIP_MAX_RANGE=/15"}), 0)
+	wantRoutes(t, b.routes(), "10.22.0.0/15")
+}

@@ -34,8 +34,7 @@ type options struct {
 	dryRun     bool
 	force      bool
 	output     cli.Format
-	minBits4   int
-	minBits6   int
+	limits     cli.RangeLimits
 	publish    bool
 }
 
@@ -64,7 +63,7 @@ type routeChange struct {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o := options{output: "text"}
+	o := options{output: "text", limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6)}
 	fl := flag.NewFlagSet("anyip-firstboot", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.StringVar(&o.ovfEnv, "ovf-env", "", "read the OVF environment from this file, ISO image or device (- for stdin) instead of guestinfo")
@@ -74,8 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fl.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan; change nothing")
 	fl.BoolVar(&o.force, "force", false, "re-apply even when the properties are unchanged since the last run")
 	fl.Var(&o.output, "output", "report format: text or json")
-	fl.IntVar(&o.minBits4, "max-range", validate.DefaultMinBits4, "largest IPv4 range allowed, as a prefix length")
-	fl.IntVar(&o.minBits6, "max-range6", validate.DefaultMinBits6, "largest IPv6 range allowed, as a prefix length")
+	o.limits.Register(fl)
 	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,8 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fl.Usage()
 		return cli.ExitUsage
 	}
-	if o.minBits4 < 1 || o.minBits4 > 32 || o.minBits6 < 1 || o.minBits6 > 128 {
-		fmt.Fprintln(stderr, "anyip-firstboot: --max-range takes 1-32 and --max-range6 1-128")
+	if err := o.limits.Validate(); err != nil {
+		fmt.Fprintln(stderr, "anyip-firstboot:", err)
 		return cli.ExitUsage
 	}
 	log := cli.Logger(stderr, "anyip-firstboot")
@@ -148,7 +146,7 @@ func firstboot(ctx context.Context, o options, stdin io.Reader, log *slog.Logger
 		}
 	}
 	rules := validate.RulesFor(conf, facts)
-	rules.MinBits4, rules.MinBits6 = o.minBits4, o.minBits6
+	rules.MinBits4, rules.MinBits6 = o.limits.Bits4, o.limits.Bits6
 	found = append(found, validate.Ranges(ranges, rules)...)
 	r.Findings = found
 	if found.HasErrors() {

@@ -50,8 +50,8 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	fl.SetOutput(stderr)
 	fl.StringVar(&co.Config, "config", o.config, "the AnyIP ranges file")
 	fl.StringVar(&co.ResolvConf, "resolv-conf", o.resolvConf, "resolver configuration whose name servers no range may contain")
-	fl.IntVar(&co.MinBits4, "max-range", o.minBits4, "largest IPv4 range allowed, as a prefix length")
-	fl.IntVar(&co.MinBits6, "max-range6", o.minBits6, "largest IPv6 range allowed, as a prefix length")
+	limits := o.limits
+	limits.Register(fl)
 	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
 	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
@@ -84,9 +84,10 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	if co.ProbeLimit < 1 {
 		return usage("--probe-limit must be at least 1")
 	}
-	if co.MinBits4 < 1 || co.MinBits4 > 32 || co.MinBits6 < 1 || co.MinBits6 > 128 {
-		return usage("--max-range takes 1-32 and --max-range6 1-128")
+	if err := limits.Validate(); err != nil {
+		return usage("%v", err)
 	}
+	co.MinBits4, co.MinBits6 = limits.Bits4, limits.Bits6
 	if controlPlane != "" {
 		spans, err := check.ParseSpans(controlPlane)
 		if err != nil {

@@ -51,7 +51,7 @@ func load(o options) (*loaded, error) {
 		return nil, fmt.Errorf("read the system's addresses, routes and name servers: %w", err)
 	}
 	rules := validate.RulesFor(appliance.Config{}, facts)
-	rules.MinBits4, rules.MinBits6 = o.minBits4, o.minBits6
+	rules.MinBits4, rules.MinBits6 = o.limits.Bits4, o.limits.Bits6
 	ranges := make([]validate.Range, len(f.Entries))
 	for i, e := range f.Entries {
 		ranges[i] = validate.Range{Prefix: e.Prefix, Where: f.Where(e.Line)}

@@ -26,8 +26,7 @@ const configEnv = "CONFIG_FILE"
 type options struct {
 	config     string
 	resolvConf string
-	minBits4   int
-	minBits6   int
+	limits     cli.RangeLimits
 	resync     time.Duration
 }
 
@@ -49,13 +48,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if env := os.Getenv(configEnv); env != "" {
 		defConfig = env
 	}
-	o := options{}
+	o := options{limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6)}
 	fl := flag.NewFlagSet(name, flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.StringVar(&o.config, "config", defConfig, "the AnyIP ranges file; $"+configEnv+", when set, changes the default")
 	fl.StringVar(&o.resolvConf, "resolv-conf", sysfacts.DefaultResolvConf, "resolver configuration whose name servers no range may contain")
-	fl.IntVar(&o.minBits4, "max-range", validate.DefaultMinBits4, "largest IPv4 range allowed, as a prefix length")
-	fl.IntVar(&o.minBits6, "max-range6", validate.DefaultMinBits6, "largest IPv6 range allowed, as a prefix length")
+	o.limits.Register(fl)
 	fl.DurationVar(&o.resync, "resync", 60*time.Second, "watch: re-read the file and re-check the table this often, as a safety net")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), usageText)
@@ -90,8 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fl.NArg() > 0 {
 		return usage("unexpected argument %q after %s", fl.Arg(0), verb)
 	}
-	if o.minBits4 < 1 || o.minBits4 > 32 || o.minBits6 < 1 || o.minBits6 > 128 {
-		return usage("--max-range takes 1-32 and --max-range6 1-128")
+	if err := o.limits.Validate(); err != nil {
+		return usage("%v", err)
 	}
 	if o.resync <= 0 {
 		return usage("--resync must be positive")

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,4 +81,50 @@ func plural(n int, s string) string {
 		return fmt.Sprintf("1 %s", s)
 	}
 	return fmt.Sprintf("%d %ss", n, s)
+}
+
+// RangeLimits are the --max-range and --max-range6 flags every command
+// takes: the largest VIP range accepted, as a prefix length. Their
+// defaults come from ANYIP_MAX_RANGE and ANYIP_MAX_RANGE6 (the units read
+// them from /etc/default/anyip), so a limit raised once holds at boot, in
+// the service and in check alike.
+type RangeLimits struct{ Bits4, Bits6 int }
+
+// Environment variables that set the RangeLimits defaults.
+const (
+	EnvMaxRange  = "ANYIP_MAX_RANGE"
+	EnvMaxRange6 = "ANYIP_MAX_RANGE6"
+)
+
+// DefaultRangeLimits returns the built-in limits, overridden by the
+// environment. A value that is not a number is kept as -1 so Validate
+// names it rather than silently using the default.
+func DefaultRangeLimits(bits4, bits6 int) RangeLimits {
+	l := RangeLimits{bits4, bits6}
+	for _, e := range []struct {
+		name string
+		dst  *int
+	}{{EnvMaxRange, &l.Bits4}, {EnvMaxRange6, &l.Bits6}} {
+		if v := strings.TrimPrefix(strings.TrimSpace(os.Getenv(e.name)), "/"); v != "" {
+			if _, err := fmt.Sscan(v, e.dst); err != nil {
+				*e.dst = -1
+			}
+		}
+	}
+	return l
+}
+
+// Register adds the two flags to fl, defaulting to l's current values.
+func (l *RangeLimits) Register(fl *flag.FlagSet) {
+	fl.IntVar(&l.Bits4, "max-range", l.Bits4, "largest IPv4 range allowed, as a prefix length (default from $"+EnvMaxRange+")")
+	fl.IntVar(&l.Bits6, "max-range6", l.Bits6, "largest IPv6 range allowed, as a prefix length (default from $"+EnvMaxRange6+")")
+}
+
+// Validate says what is wrong with the limits, for a usage error.
+func (l RangeLimits) Validate() error {
+	if l.Bits4 < 1 || l.Bits4 > 32 || l.Bits6 < 1 || l.Bits6 > 128 {
+		return fmt.Errorf("--max-range (or $%s) takes 1-32 and --max-range6 (or $%s) 1-128; got %d and %d",
+			EnvMaxRange, EnvMaxRange6, l.Bits4, l.Bits6)
+	}
+	return nil
 }

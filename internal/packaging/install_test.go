@@ -113,8 +113,9 @@ func source(t *testing.T, p string) []byte {
 }
 
 const (
-	cfgPath  = "/etc/vmware/anyip-routes.cfg"
-	protPath = "/etc/iproute2/rt_protos.d/anyip.conf"
+	cfgPath    = "/etc/vmware/anyip-routes.cfg"
+	protPath   = "/etc/iproute2/rt_protos.d/anyip.conf"
+	sysctlPath = "/usr/lib/sysctl.d/60-anyip.conf"
 )
 
 // everything install puts in the staging root, the ranges file included.
@@ -123,6 +124,7 @@ var installed = []string{
 	cfgPath,
 	"/lib/systemd/system/anyip-firstboot.service",
 	"/lib/systemd/system/anyip-routes.service",
+	sysctlPath,
 	"/usr/sbin/anyip-firstboot",
 	"/usr/sbin/anyip-routes",
 }
@@ -153,6 +155,10 @@ func (s *staged) checkInstalled() {
 		if !bytes.Contains(data, []byte("\nExecStart=/usr/sbin/"+cmd)) {
 			s.t.Errorf("%s: ExecStart does not run /usr/sbin/%s", p, cmd)
 		}
+	}
+	sysctl := s.wantFile(sysctlPath, 0o644, source(s.t, "systemd/anyip.sysctl"))
+	if !bytes.Contains(sysctl, []byte("\nnet.ipv6.ip_nonlocal_bind = 1\n")) {
+		s.t.Errorf("%s does not let HAProxy bind IPv6 VIPs:\n%s", sysctlPath, sysctl)
 	}
 	prot := s.wantFile(protPath, 0o644, source(s.t, "systemd/anyip.rt_protos"))
 	if !bytes.Contains(prot, []byte("\n241\tanyip\n")) {
