@@ -313,7 +313,7 @@ func TestCheckConfig(t *testing.T) {
 	l.want(r, 1)
 	for _, want := range []string{
 		"FAIL  config         " + l.cfg + ": 1 line does not parse\n",
-		"      " + l.cfg + `:3 "10.20.0.70/26": has host bits set (did you mean 10.20.0.64/26?)` + "\n",
+		"      " + l.cfg + `:3 = "10.20.0.70/26": has host bits set (did you mean 10.20.0.64/26?)` + "\n",
 		"      what to do: fix or delete the lines above",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -372,10 +372,10 @@ func TestCheckSafety(t *testing.T) {
 	l.writeCfg("10.20.0.0/28", "10.20.0.48/28", vipRange4, "10.20.0.160/27")
 	rep := l.checkJSON(1)
 	rep.wantCheck(t, "safety", "fail",
-		l.cfg+`:1 "10.20.0.0/28": 10.20.0.0/28 contains 10.20.0.1, the current default gateway`,
+		l.cfg+`:1 = "10.20.0.0/28": 10.20.0.0/28 contains 10.20.0.1, the current default gateway`,
 		"contains 10.20.0.5, an address already held (on eth0)",
-		l.cfg+`:2 "10.20.0.48/28": 10.20.0.48/28 contains 10.20.0.53, a name server in use`,
-		l.cfg+`:4 "10.20.0.160/27": 10.20.0.160/27 overlaps 10.20.0.128/26`,
+		l.cfg+`:2 = "10.20.0.48/28": 10.20.0.48/28 contains 10.20.0.53, a name server in use`,
+		l.cfg+`:4 = "10.20.0.160/27": 10.20.0.160/27 overlaps 10.20.0.128/26`,
 		"shrink or split the range")
 }
 

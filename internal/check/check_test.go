@@ -73,8 +73,8 @@ func TestConfig(t *testing.T) {
 
 	r, f = Config(cfgPath, []byte("# VIPs\n10.20.0.128/26\n10.20.0.70/26\nfd00:20::/120\nbogus here\n"), nil)
 	wantResult(t, r, Fail, "2 lines do not parse",
-		`anyip-routes.cfg:3 "10.20.0.70/26": has host bits set (did you mean 10.20.0.64/26?)`,
-		`anyip-routes.cfg:5 "bogus here": holds more than one value`)
+		`anyip-routes.cfg:3 = "10.20.0.70/26": has host bits set (did you mean 10.20.0.64/26?)`,
+		`anyip-routes.cfg:5 = "bogus here": holds more than one value`)
 	if got := f.Prefixes(); !slices.Equal(got, pfx("10.20.0.128/26", "fd00:20::/120")) {
 		t.Errorf("the good lines are still read: %v", got)
 	}
@@ -136,10 +136,10 @@ func TestSafety(t *testing.T) {
 
 	r = Safety(mustCfg(t, "10.10.0.0/28", "10.20.0.0/26", "10.20.0.32/27", "10.20.0.128/26"), facts(), 0, 0)
 	wantResult(t, r, Fail, "a range takes addresses the network needs",
-		cfgPath+`:1 "10.10.0.0/28": 10.10.0.0/28 contains 10.10.0.1, the current default gateway`,
+		cfgPath+`:1 = "10.10.0.0/28": 10.10.0.0/28 contains 10.10.0.1, the current default gateway`,
 		"10.20.0.53, a name server in use",
 		"10.20.0.5, an address already held (on eth0)",
-		cfgPath+`:3 "10.20.0.32/27": 10.20.0.32/27 overlaps 10.20.0.0/26`)
+		cfgPath+`:3 = "10.20.0.32/27": 10.20.0.32/27 overlaps 10.20.0.0/26`)
 
 	r = Safety(mustCfg(t, "10.30.0.0/24"), facts(), 0, 0)
 	wantResult(t, r, Warn, "1 warning", "outside every attached network")

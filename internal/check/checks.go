@@ -10,30 +10,11 @@ import (
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
-	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/validate"
 )
-
-// describe prints a finding as a detail line: where, the value, what is
-// wrong and what to do about it.
-func describe(f finding.Finding) string {
-	var b strings.Builder
-	b.WriteString(f.Where)
-	if f.Value != "" {
-		fmt.Fprintf(&b, " %q", f.Value)
-	}
-	b.WriteString(": ")
-	b.WriteString(f.Message)
-	if f.Hint != "" {
-		b.WriteString(" (")
-		b.WriteString(f.Hint)
-		b.WriteString(")")
-	}
-	return b.String()
-}
 
 // Config is check 1: the ranges file reads and parses. data and readErr
 // are what reading path gave. It returns the parsed file (empty when it
@@ -53,7 +34,7 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 	}
 	f, fs := cfgfile.Parse(path, data)
 	for _, x := range fs.Sorted() {
-		r.Details = append(r.Details, describe(x))
+		r.Details = append(r.Details, x.Detail())
 	}
 	v4, v6 := 0, 0
 	for _, p := range f.Prefixes() {
@@ -173,7 +154,7 @@ func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Resul
 	rules.MinBits4, rules.MinBits6 = minBits4, minBits6
 	fs := validate.Ranges(ranges, rules)
 	for _, x := range fs.Sorted() {
-		r.Details = append(r.Details, describe(x))
+		r.Details = append(r.Details, x.Detail())
 	}
 	errs, warns := fs.Count()
 	against := fmt.Sprintf("%s, %s, %s",

@@ -55,9 +55,13 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
+	return f.Severity.String() + ": " + f.Detail()
+}
+
+// Detail is the finding without its severity, for lists that already say
+// it: where, the value, what is wrong, and what to do.
+func (f Finding) Detail() string {
 	var b strings.Builder
-	b.WriteString(f.Severity.String())
-	b.WriteString(": ")
 	b.WriteString(f.Where)
 	if f.Value != "" {
 		fmt.Fprintf(&b, " = %q", f.Value)
