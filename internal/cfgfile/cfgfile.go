@@ -5,13 +5,13 @@
 package cfgfile
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // DefaultPath is where the appliance keeps the file.
@@ -57,9 +57,8 @@ func Parse(path string, data []byte) (*File, finding.List) {
 		fs = append(fs, finding.Errorf(path, "", "keep the file under 32 MiB", "is %d bytes long", len(data)))
 		return f, fs
 	}
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	seen := make(map[netip.Prefix]int)
-	for n, raw := range Lines(data) {
+	for n, raw := range textfile.Lines(data) {
 		line := strings.TrimSpace(string(raw))
 		switch {
 		case line == "":
@@ -149,24 +148,4 @@ func ComparePrefix(a, b netip.Prefix) int {
 		return c
 	}
 	return a.Bits() - b.Bits()
-}
-
-// Lines iterates over the lines of data with their 1-based numbers, each
-// without its line end ("\n" or "\r\n").
-func Lines(data []byte) func(yield func(int, []byte) bool) {
-	return func(yield func(int, []byte) bool) {
-		n := 0
-		for len(data) > 0 {
-			n++
-			line := data
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				data = nil
-			}
-			if !yield(n, bytes.TrimSuffix(line, []byte("\r"))) {
-				return
-			}
-		}
-	}
 }

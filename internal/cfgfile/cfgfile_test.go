@@ -2,6 +2,7 @@ package cfgfile
 
 import (
 	"fmt"
+	"github.com/anyip/anyip/internal/textfile"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -196,45 +197,6 @@ func TestPrefixes(t *testing.T) {
 	}
 }
 
-func TestLines(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"\n", []string{""}},
-		{"a", []string{"a"}},
-		{"a\n", []string{"a"}},
-		{"a\nb", []string{"a", "b"}},
-		{"a\r\nb\r\n", []string{"a", "b"}},
-		{"a\r\r\nb", []string{"a\r", "b"}},
-		{"\n\na\n", []string{"", "", "a"}},
-		{"a\rb\n", []string{"a\rb"}},
-	} {
-		var got []string
-		n := 0
-		for i, l := range Lines([]byte(c.in)) {
-			n++
-			if i != n {
-				t.Errorf("%q: line number %d, want %d", c.in, i, n)
-			}
-			got = append(got, string(l))
-		}
-		if !slices.Equal(got, c.want) {
-			t.Errorf("Lines(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-	// Stopping early is honoured.
-	n := 0
-	for range Lines([]byte("a\nb\nc\n")) {
-		n++
-		break
-	}
-	if n != 1 {
-		t.Errorf("iterated %d lines after break", n)
-	}
-}
-
 var whereLine = regexp.MustCompile(`^(.*):([0-9]+)$`)
 
 func FuzzParse(f *testing.F) {
@@ -255,7 +217,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, fs := Parse(path, data)
 		lines := 0
-		for range Lines(data) {
+		for range textfile.Lines(data) {
 			lines++
 		}
 		for _, g := range fs {

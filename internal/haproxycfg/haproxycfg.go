@@ -24,6 +24,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // DefaultPath is where Debian's haproxy package keeps its configuration.
@@ -158,18 +160,8 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, &ParseError{path, "contains NUL bytes: not a text file"}
 	}
 	c := &Config{Path: path}
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	var cur *Section // nil outside frontend/listen
-	n := 0
-	for len(data) > 0 {
-		n++
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
+	for n, line := range textfile.Lines(data) {
 		words, err := split(string(line))
 		if len(words) == 0 {
 			continue // blank, comment, or malformed before any word
