@@ -48,10 +48,7 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	var controlPlane string
 	fl := flag.NewFlagSet(name+" check", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	fl.StringVar(&co.Config, "config", o.config, "the AnyIP ranges file")
-	fl.StringVar(&co.ResolvConf, "resolv-conf", o.resolvConf, "resolver configuration whose name servers no range may contain")
-	limits := o.limits
-	limits.Register(fl)
+	o.register(fl)
 	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
 	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
@@ -84,10 +81,11 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	if co.ProbeLimit < 1 {
 		return usage("--probe-limit must be at least 1")
 	}
-	if err := limits.Validate(); err != nil {
+	if err := o.limits.Validate(); err != nil {
 		return usage("%v", err)
 	}
-	co.MinBits4, co.MinBits6 = limits.Bits4, limits.Bits6
+	co.Config, co.ResolvConf = o.config, o.resolvConf
+	co.MinBits4, co.MinBits6 = o.limits.Bits4, o.limits.Bits6
 	if controlPlane != "" {
 		spans, err := check.ParseSpans(controlPlane)
 		if err != nil {

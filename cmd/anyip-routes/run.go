@@ -30,6 +30,14 @@ type options struct {
 	resync     time.Duration
 }
 
+// register adds the flags every verb takes, defaulting to o's values, so
+// check (which has a flag set of its own) accepts them after the verb too.
+func (o *options) register(fl *flag.FlagSet) {
+	fl.StringVar(&o.config, "config", o.config, "the AnyIP ranges file; $"+configEnv+", when set, changes the default")
+	fl.StringVar(&o.resolvConf, "resolv-conf", o.resolvConf, "resolver configuration whose name servers no range may contain")
+	o.limits.Register(fl)
+}
+
 const usageText = `usage: anyip-routes [flags] up|down|watch|check
 
   up     apply the ranges file once: add the routes it lacks, remove the
@@ -51,9 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := options{limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6)}
 	fl := flag.NewFlagSet(name, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	fl.StringVar(&o.config, "config", defConfig, "the AnyIP ranges file; $"+configEnv+", when set, changes the default")
-	fl.StringVar(&o.resolvConf, "resolv-conf", sysfacts.DefaultResolvConf, "resolver configuration whose name servers no range may contain")
-	o.limits.Register(fl)
+	o.config, o.resolvConf = defConfig, sysfacts.DefaultResolvConf
+	o.register(fl)
 	fl.DurationVar(&o.resync, "resync", 60*time.Second, "watch: re-read the file and re-check the table this often, as a safety net")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), usageText)
