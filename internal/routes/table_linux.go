@@ -568,6 +568,13 @@ func (t *Table) list() (Current, error) {
 				if family == unix.AF_INET6 && errors.Is(err, unix.EAFNOSUPPORT) {
 					continue // IPv6 disabled on this host
 				}
+				if errors.Is(err, unix.ENOENT) {
+					// With strict checking the kernel answers a table
+					// filter with "FIB table does not exist" until the
+					// table has a first route (lo still down in a new
+					// namespace): it is empty.
+					continue
+				}
 				return Current{}, fmt.Errorf("routes: list %s table local: %w", familyName(family), err)
 			}
 			interrupted = interrupted || intr
