@@ -126,13 +126,13 @@ func writeReport(w io.Writer, format cli.Format, r *report) {
 	}
 	switch r.Result {
 	case "dry-run":
-		fmt.Fprintf(w, "anyip-firstboot: dry run: %d routes to add, %d to remove, %d to adopt, %d in place; nothing was changed.\n",
-			len(r.Routes.Add), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
+		fmt.Fprintf(w, "anyip-firstboot: dry run: %s to add, %d to remove, %d to adopt, %d in place; nothing was changed.\n",
+			cli.Plural(len(r.Routes.Add), "route"), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
 	case "unchanged":
-		fmt.Fprintf(w, "anyip-firstboot: nothing to do; %d ranges in place.\n", r.Routes.Kept)
+		fmt.Fprintf(w, "anyip-firstboot: nothing to do; %s in place.\n", cli.Plural(r.Routes.Kept, "range"))
 	default:
-		fmt.Fprintf(w, "anyip-firstboot: ok: %d routes added, %d removed, %d adopted, %d in place.\n",
-			len(r.Routes.Add), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
+		fmt.Fprintf(w, "anyip-firstboot: ok: %s added, %d removed, %d adopted, %d in place.\n",
+			cli.Plural(len(r.Routes.Add), "route"), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
 	}
 }
 
@@ -156,7 +156,7 @@ func statusLine(r *report) string {
 	var b strings.Builder
 	switch r.Result {
 	case "ok", "unchanged":
-		fmt.Fprintf(&b, "ok: %d ranges in place", len(r.Routes.Add)+len(r.Routes.Adopt)+r.Routes.Kept)
+		fmt.Fprintf(&b, "ok: %s in place", cli.Plural(len(r.Routes.Add)+len(r.Routes.Adopt)+r.Routes.Kept, "range"))
 	case "invalid":
 		fmt.Fprintf(&b, "invalid: %s; nothing was changed", cli.Summary(r.Findings))
 	default:

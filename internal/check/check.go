@@ -137,12 +137,3 @@ var words = map[Status]string{Fail: "failed", Error: "could not run", Warn: "war
 func (r *Report) WriteJSON(w io.Writer) error { return cli.WriteJSON(w, r) }
 
 // plural says "1 range", "2 ranges".
-func plural(n int, s string) string {
-	if n == 1 {
-		return "1 " + s
-	}
-	if strings.HasSuffix(s, "s") || strings.HasSuffix(s, "ch") || strings.HasSuffix(s, "sh") || strings.HasSuffix(s, "x") {
-		return fmt.Sprintf("%d %ses", n, s)
-	}
-	return fmt.Sprintf("%d %ss", n, s)
-}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/routes"
@@ -44,18 +45,18 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 			v6++
 		}
 	}
-	count := fmt.Sprintf("%s (%d IPv4, %d IPv6)", plural(v4+v6, "range"), v4, v6)
+	count := fmt.Sprintf("%s (%d IPv4, %d IPv6)", cli.Plural(v4+v6, "range"), v4, v6)
 	errs, warns := fs.Count()
 	switch {
 	case errs > 0:
 		r.Status = Fail
-		r.Summary = fmt.Sprintf("%s: %s do not parse", path, plural(errs, "line"))
+		r.Summary = fmt.Sprintf("%s: %s do not parse", path, cli.Plural(errs, "line"))
 		if errs == 1 {
 			r.Summary = path + ": 1 line does not parse"
 		}
 		r.Hint = "fix or delete the lines above: until then the service applies nothing from the file"
 	case warns > 0:
-		r.Status, r.Summary = Warn, fmt.Sprintf("%s: %s, %s", path, count, plural(warns, "warning"))
+		r.Status, r.Summary = Warn, fmt.Sprintf("%s: %s, %s", path, count, cli.Plural(warns, "warning"))
 		r.Hint = "tidy the lines above"
 	case v4+v6 == 0:
 		r.Status, r.Summary = Warn, path+": no ranges: HAProxy can bind no VIP"
@@ -118,7 +119,7 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 	}
 	if len(plan.Add) == 0 && len(plan.Delete) == 0 {
 		r.Status = Pass
-		r.Summary = fmt.Sprintf("%d of %s in table local", present, plural(total, "range"))
+		r.Summary = fmt.Sprintf("%d of %s in table local", present, cli.Plural(total, "range"))
 		if len(how) > 0 {
 			r.Summary += " (" + strings.Join(how, ", ") + ")"
 		}
@@ -127,10 +128,10 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 	r.Status = Fail
 	var what []string
 	if n := len(plan.Add); n > 0 {
-		what = append(what, fmt.Sprintf("%d of %s missing from table local", n, plural(total, "range")))
+		what = append(what, fmt.Sprintf("%d of %s missing from table local", n, cli.Plural(total, "range")))
 	}
 	if n := len(plan.Delete); n > 0 {
-		what = append(what, fmt.Sprintf("%s of ours no longer in the file", plural(n, "route")))
+		what = append(what, fmt.Sprintf("%s of ours no longer in the file", cli.Plural(n, "route")))
 	}
 	r.Summary = strings.Join(what, ", ")
 	r.Hint = "run `anyip-routes up` to bring the table in line with the file, and see why the service did not (service check, journalctl -u anyip-routes.service)"
@@ -158,16 +159,16 @@ func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Resul
 	}
 	errs, warns := fs.Count()
 	against := fmt.Sprintf("%s, %s, %s",
-		plural(len(facts.Gateways), "default gateway"), plural(len(facts.Nameservers), "name server"),
-		plural(len(facts.Addrs), "interface address"))
+		cli.Plural(len(facts.Gateways), "default gateway"), cli.Plural(len(facts.Nameservers), "name server"),
+		cli.Plural(len(facts.Addrs), "interface address"))
 	switch {
 	case errs > 0:
 		r.Status = Fail
-		r.Summary = fmt.Sprintf("%s: a range takes addresses the network needs (checked against %s)", plural(errs, "problem"), against)
+		r.Summary = fmt.Sprintf("%s: a range takes addresses the network needs (checked against %s)", cli.Plural(errs, "problem"), against)
 		r.Hint = "shrink or split the range so it leaves these addresses out: an appliance answering for a gateway, a name server or another host's address takes it off the network"
 	case warns > 0:
 		r.Status = Warn
-		r.Summary = fmt.Sprintf("no range holds a gateway, name server or interface address; %s", plural(warns, "warning"))
+		r.Summary = fmt.Sprintf("no range holds a gateway, name server or interface address; %s", cli.Plural(warns, "warning"))
 		r.Hint = "see the warnings above"
 	default:
 		r.Status = Pass
@@ -279,21 +280,21 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 	case len(fails) > 0:
 		r.Status = Fail
 		r.Summary = fmt.Sprintf("%s of %d would fail to bind, so HAProxy will not start: %s",
-			plural(len(failOrder), "frontend"), frontends, strings.Join(failOrder, ", "))
+			cli.Plural(len(failOrder), "frontend"), frontends, strings.Join(failOrder, ", "))
 		r.Hint = "add a range holding these addresses to the ranges file, or move the frontends to a VIP inside a range; fix or remove malformed bind lines"
 		if ipv6Routed {
 			r.Hint += "; for IPv6 VIPs set net.ipv6.ip_nonlocal_bind=1 (a file in /etc/sysctl.d/), or add `transparent` to their bind lines"
 		}
 	case len(warns) > 0:
 		r.Status = Warn
-		r.Summary = fmt.Sprintf("%s: %s to look at", hc.Path, plural(len(warns), "bind address"))
+		r.Summary = fmt.Sprintf("%s: %s to look at", hc.Path, cli.Plural(len(warns), "bind address"))
 		r.Hint = "put these frontends on VIPs inside a range (or add a range), so traffic for them reaches this appliance"
 	default:
 		r.Status = Pass
 		r.Summary = fmt.Sprintf("%s: %s in %s bind inside a range, on a held address or a wildcard",
-			hc.Path, plural(nAddrs-nSockets, "address"), plural(frontends, "frontend"))
+			hc.Path, cli.Plural(nAddrs-nSockets, "address"), cli.Plural(frontends, "frontend"))
 		if nSockets > 0 {
-			r.Summary += fmt.Sprintf(" (%s not IP, skipped)", plural(nSockets, "socket"))
+			r.Summary += fmt.Sprintf(" (%s not IP, skipped)", cli.Plural(nSockets, "socket"))
 		}
 	}
 	return r
@@ -430,7 +431,7 @@ func ControlPlane(spans []Span, f *cfgfile.File) Result {
 	}
 	if total == 0 {
 		r.Status = Pass
-		r.Summary = fmt.Sprintf("%s of the control plane inside the file's ranges", plural(len(spans), "range"))
+		r.Summary = fmt.Sprintf("%s of the control plane inside the file's ranges", cli.Plural(len(spans), "range"))
 		return r
 	}
 	r.Status = Fail

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/validate"
@@ -174,7 +175,7 @@ func Probe(ctx context.Context, plan []ProbeTarget, pr Prober) Result {
 	switch {
 	case len(held) > 0:
 		r.Status = Fail
-		r.Summary = fmt.Sprintf("%s of the ranges answered from another host (%d probed on %s in %v)", plural(len(held), "address"), probed, on, elapsed)
+		r.Summary = fmt.Sprintf("%s of the ranges answered from another host (%d probed on %s in %v)", cli.Plural(len(held), "address"), probed, on, elapsed)
 		r.Hint = "take these addresses out of the ranges (split the range), or free them: find the host by its MAC (switch or vCenter), and keep DHCP pools and static assignments out of the VIP ranges"
 	case len(errs) > 0:
 		r.Status = Error
@@ -188,11 +189,11 @@ func Probe(ctx context.Context, plan []ProbeTarget, pr Prober) Result {
 		r.Status, r.Summary = Pass, "no ranges to probe"
 	case len(notes) > 0 && slices.ContainsFunc(plan, func(t ProbeTarget) bool { return t.Iface == "" }):
 		r.Status = Warn
-		r.Summary = fmt.Sprintf("no other host answered for %s on %s in %v, but some ranges were not probed", plural(probed, "address"), on, elapsed)
+		r.Summary = fmt.Sprintf("no other host answered for %s on %s in %v, but some ranges were not probed", cli.Plural(probed, "address"), on, elapsed)
 		r.Hint = "add a default route or an interface on the VIP network"
 	default:
 		r.Status = Pass
-		r.Summary = fmt.Sprintf("no other host answered for %s on %s in %v", plural(probed, "address"), on, elapsed)
+		r.Summary = fmt.Sprintf("no other host answered for %s on %s in %v", cli.Plural(probed, "address"), on, elapsed)
 	}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/haproxycfg"
 )
 
@@ -141,13 +142,13 @@ func VIP(ctx context.Context, targets []VIPTarget, idle []netip.Prefix, dial Dia
 	switch {
 	case len(failed) > 0:
 		r.Status = Fail
-		r.Summary = fmt.Sprintf("%s of %d did not accept a TCP connection within %v", plural(len(failed), "VIP"), len(targets), timeout)
+		r.Summary = fmt.Sprintf("%s of %d did not accept a TCP connection within %v", cli.Plural(len(failed), "VIP"), len(targets), timeout)
 		r.Hint = "is HAProxy running (systemctl status haproxy)? Are the routes in place (routes check)? A VIP that answers ping but not its port is not served"
 	case len(targets) == 0:
 		r.Status, r.Summary = Skip, "no frontend binds inside a range: nothing to connect to"
 	default:
 		r.Status = Pass
-		r.Summary = fmt.Sprintf("%s accepted a TCP connection", plural(ok, "VIP"))
+		r.Summary = fmt.Sprintf("%s accepted a TCP connection", cli.Plural(ok, "VIP"))
 		if len(targets) == 1 {
 			r.Summary = fmt.Sprintf("%s accepted a TCP connection", targets[0].AddrPort)
 		}

@@ -73,12 +73,16 @@ func WriteFindings(w io.Writer, fs finding.List) {
 // Summary says "2 errors, 1 warning" with the plurals right.
 func Summary(fs finding.List) string {
 	e, w := fs.Count()
-	return plural(e, "error") + ", " + plural(w, "warning")
+	return Plural(e, "error") + ", " + Plural(w, "warning")
 }
 
-func plural(n int, s string) string {
+// Plural says "1 range", "2 ranges", "3 addresses".
+func Plural(n int, s string) string {
 	if n == 1 {
-		return fmt.Sprintf("1 %s", s)
+		return "1 " + s
+	}
+	if strings.HasSuffix(s, "s") || strings.HasSuffix(s, "ch") || strings.HasSuffix(s, "sh") || strings.HasSuffix(s, "x") {
+		return fmt.Sprintf("%d %ses", n, s)
 	}
 	return fmt.Sprintf("%d %ss", n, s)
 }
