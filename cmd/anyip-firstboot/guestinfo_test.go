@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"io/fs"
 	"math/big"
 	"net/netip"
@@ -110,6 +111,12 @@ func (f *rpctool) status() string {
 // ones the test put there.
 func (b *box) firstboot(path string, args ...string) result {
 	b.t.Helper()
+	return b.firstbootStdin(path, nil, args...)
+}
+
+// firstbootStdin is firstboot with stdin (nil: none).
+func (b *box) firstbootStdin(path string, stdin io.Reader, args ...string) result {
+	b.t.Helper()
 	args = append([]string{"--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf}, args...)
 	cmd := b.ns.Command(e2etest.Binary(b.t, "anyip-firstboot"), args...)
 	for _, kv := range os.Environ() {
@@ -118,6 +125,7 @@ func (b *box) firstboot(path string, args ...string) result {
 		}
 	}
 	cmd.Env = append(cmd.Env, "PATH="+path)
+	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
