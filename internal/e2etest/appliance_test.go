@@ -85,8 +85,11 @@ func (a *appliance) stopRoutes() {
 	a.routes = nil
 }
 
+// ourRoutes lists the routes with our protocol, IPv4 and IPv6, as
+// iproute2 prints them.
 func (a *appliance) ourRoutes() string {
-	return a.vm.Run(a.t, "ip", "route", "show", "table", "local", "proto", "241")
+	return a.vm.Run(a.t, "ip", "-4", "route", "show", "table", "local", "proto", "241") +
+		a.vm.Run(a.t, "ip", "-6", "route", "show", "table", "local", "proto", "241")
 }
 
 func (a *appliance) waitRoute(prefix string) {
@@ -100,19 +103,25 @@ func (a *appliance) waitRoute(prefix string) {
 	}
 }
 
+// haproxyConfig is an HAProxy configuration with one HTTP frontend per
+// VIP (fe0, fe1, ...) on port 8080, each answering its own name.
+func (a *appliance) haproxyConfig(vips ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global\n    pidfile %s/haproxy.pid\n\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n\n", a.dir)
+	for i, v := range vips {
+		fmt.Fprintf(&b, "frontend fe%d\n    bind %s\n    http-request return status 200 content-type text/plain string \"%s\"\n\n", i, net.JoinHostPort(v, "8080"), v)
+	}
+	return b.String()
+}
+
 // writeHAProxy writes a config with one HTTP frontend per VIP, each
 // answering its own name, and (re)loads HAProxy.
 func (a *appliance) writeHAProxy(vips ...string) {
 	a.t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "global\n    pidfile %s/haproxy.pid\n\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n\n", a.dir)
-	for i, v := range vips {
-		fmt.Fprintf(&b, "frontend fe%d\n    bind %s:8080\n    http-request return status 200 content-type text/plain string \"%s\"\n\n", i, v, v)
-	}
 	if a.hapCfg == "" {
 		a.hapCfg = filepath.Join(a.dir, "haproxy.cfg")
 	}
-	if err := os.WriteFile(a.hapCfg, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(a.hapCfg, []byte(a.haproxyConfig(vips...)), 0o644); err != nil {
 		a.t.Fatal(err)
 	}
 	if out, err := a.vm.Command("haproxy", "-c", "-f", a.hapCfg).CombinedOutput(); err != nil {
@@ -157,7 +166,7 @@ func (a *appliance) client() *http.Client {
 }
 
 func get(c *http.Client, vip string) error {
-	resp, err := c.Get("http://" + vip + ":8080/")
+	resp, err := c.Get("http://" + net.JoinHostPort(vip, "8080") + "/")
 	if err != nil {
 		return err
 	}
