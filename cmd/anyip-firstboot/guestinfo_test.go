@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"html"
 	"io"
 	"io/fs"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
@@ -272,7 +272,7 @@ func (b *box) checkApplied(r result, tool *rpctool, want []string) {
 			b.t.Errorf("cfg lacks %s:\n%s", rt, cfg)
 		}
 	}
-	if got, w := tool.status(), fmt.Sprintf("ok: %d ranges in place", len(want)); got != w {
+	if got, w := tool.status(), "ok: "+cli.Plural(len(want), "range")+" in place"; got != w {
 		b.t.Errorf("published status %q, want %q", got, w)
 	}
 	if !strings.Contains(r.stderr, "via=vmware-rpctool") {
