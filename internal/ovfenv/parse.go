@@ -204,7 +204,7 @@ func checkTrailer(d *xml.Decoder) error {
 				return parseErr(line, "text after the end of the root element")
 			}
 		case xml.StartElement:
-			return parseErr(line, "element <%s> after the end of the root element", clip(t.Name.Local))
+			return parseErr(line, "another element after the end of the root element")
 		case xml.Comment, xml.ProcInst:
 		default:
 			return parseErr(line, "unexpected content after the end of the root element")
@@ -244,9 +244,12 @@ func safeSyntaxMsg(msg string) string {
 		return "a character that XML does not allow (a control character?)"
 	case strings.HasPrefix(msg, "invalid XML name"):
 		return "invalid XML name"
-	case strings.HasPrefix(msg, "element <"), strings.HasPrefix(msg, "unexpected end element"):
-		// Only element names, which are markup, not values.
-		return clip(msg)
+	case strings.HasPrefix(msg, "element <"):
+		// Names are markup, but a value typed where markup goes (an
+		// unescaped '<' in a password) becomes a name: never echo them.
+		return "an element is closed by another element's end tag (a missing or extra </...>?)"
+	case strings.HasPrefix(msg, "unexpected end element"):
+		return "an end tag without a matching start tag"
 	}
 	for _, fixed := range fixedSyntaxMsgs {
 		if msg == fixed {

@@ -247,7 +247,7 @@ func TestParseRejects(t *testing.T) {
 		{"text before root", []byte("<?xml version=\"1.0\"?>\nhello <Environment/>"), 2, []string{"text before the root"}},
 		{"second document after root", append(doc(props("k", "v")), doc("")...), 6, []string{"after the end of the root element"}},
 		{"unclosed element", []byte(envOpen + "\n<PropertySection>\n<Property oe:key=\"k\" oe:value=\"" + secret + "\"/>\n"), 4, []string{"XML syntax error", "unexpected EOF"}},
-		{"mismatched end tag", doc("<PropertySection>\n</PlatformSection>\n"), 3, []string{"XML syntax error", "<PropertySection> closed by </PlatformSection>"}},
+		{"mismatched end tag", doc("<PropertySection>\n</PlatformSection>\n"), 3, []string{"XML syntax error", "closed by another element's end tag"}},
 		{"bare ampersand in a value", doc("\n" + props("appliance.root_pwd", "Sup3r&hunter2;Secret")), 4, []string{"XML syntax error", "&amp;"}},
 		{"unescaped < in a value", doc(props("appliance.root_pwd", "<"+secret)), 3, []string{"XML syntax error"}},
 		{"control character in a value", doc(props("appliance.root_pwd", secret+"\x01"+secret)), 3, []string{"XML syntax error", "control character"}},
@@ -413,6 +413,24 @@ func checkNetworkValues(t *testing.T, p map[string]string) {
 			if x.Overlaps(n) {
 				t.Errorf("additional workload network %s overlaps NIC network %s", x, n)
 			}
+		}
+	}
+}
+
+// A secret typed where markup goes (an unescaped '<' splitting a value)
+// turns into element names; no error may echo them.
+func TestParseErrorsNeverEchoMarkupNames(t *testing.T) {
+	for _, d := range [][]byte{
+		doc("<PropertySection>\n<Pw-S3cretName1>\n</PropertySection>\n"),
+		doc("</Pw-S3cretName1>\n"),
+		append(doc(""), "<Pw-S3cretName1/>\n"...),
+	} {
+		_, err := Parse(d)
+		if err == nil {
+			t.Fatalf("accepted %q", d)
+		}
+		if strings.Contains(err.Error(), "S3cretName") {
+			t.Errorf("error echoes a name from the document: %v", err)
 		}
 	}
 }
