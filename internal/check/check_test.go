@@ -131,8 +131,13 @@ func facts() validate.Facts {
 }
 
 func TestSafety(t *testing.T) {
-	r := Safety(mustCfg(t, "10.20.0.128/26", "fd00:20::1:0/112"), facts(), 0, 0)
+	r := Safety(mustCfg(t, "10.20.0.128/26"), facts(), 0, 0)
 	wantResult(t, r, Pass, "no range holds a gateway")
+
+	// An IPv6 range on a link passes the safety net but is not reachable
+	// from that link without help: a warning says so.
+	r = Safety(mustCfg(t, "10.20.0.128/26", "fd00:20::1:0/112"), facts(), 0, 0)
+	wantResult(t, r, Warn, "no range holds a gateway", "does not answer IPv6 neighbour solicitations")
 
 	r = Safety(mustCfg(t, "10.10.0.0/28", "10.20.0.0/26", "10.20.0.32/27", "10.20.0.128/26"), facts(), 0, 0)
 	wantResult(t, r, Fail, "a range takes addresses the network needs",

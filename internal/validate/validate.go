@@ -182,10 +182,18 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 				break
 			}
 		}
-		if !inside {
-			r := rs[e.i]
+		r := rs[e.i]
+		switch {
+		case !inside:
 			fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(), "make sure the upstream router routes it to this appliance",
 				"%s lies outside every attached network (%s)", e.p, describe(attached)))
+		case e.p.Addr().Is6():
+			// IPv4 AnyIP addresses answer ARP; IPv6 ones get no
+			// neighbour advertisement (the kernel answers solicitations
+			// for addresses only), so on-link hosts never find them.
+			fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(),
+				fmt.Sprintf("have the router route %s to this appliance's address (or set up proxy NDP)", e.p),
+				"%s is on an attached network, but Linux does not answer IPv6 neighbour solicitations for AnyIP addresses: hosts on the link cannot reach it directly", e.p))
 		}
 	}
 	for _, n := range attached {
