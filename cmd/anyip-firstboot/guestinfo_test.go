@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/netnstest"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
@@ -126,17 +126,8 @@ func (b *box) firstbootStdin(path string, stdin io.Reader, args ...string) resul
 	}
 	cmd.Env = append(cmd.Env, "PATH="+path)
 	cmd.Stdin = stdin
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		b.t.Fatalf("run anyip-firstboot: %v", err)
-	}
-	r := result{code, out.String(), errb.String()}
+	code, stdout, stderr := netnstest.Exec(b.t, cmd)
+	r := result{code, stdout, stderr}
 	// On a VMware VM the backdoor comes first and reaches the real
 	// hypervisor, which the fake program cannot stand in for.
 	if strings.Contains(r.stderr, "source=backdoor") || strings.Contains(r.stderr, "via=backdoor") {

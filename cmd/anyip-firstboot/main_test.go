@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -58,17 +57,8 @@ func (b *box) run(p e2etest.Props, extra ...string) result {
 func (b *box) exec(args ...string) result {
 	b.t.Helper()
 	cmd := b.ns.Command(e2etest.Binary(b.t, "anyip-firstboot"), args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		b.t.Fatalf("run anyip-firstboot: %v", err)
-	}
-	return result{code, out.String(), errb.String()}
+	code, stdout, stderr := netnstest.Exec(b.t, cmd)
+	return result{code, stdout, stderr}
 }
 
 // routes returns the table-local routes carrying our protocol, as
@@ -421,15 +411,8 @@ func TestRangeLimitFromEnvironment(t *testing.T) {
 		args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false"}, extra...)
 		cmd := b.ns.Command(e2etest.Binary(t, "anyip-firstboot"), args...)
 		cmd.Env = append(os.Environ(), vars...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		code := 0
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		return result{code, out.String(), errb.String()}
+		code, stdout, stderr := netnstest.Exec(t, cmd)
+		return result{code, stdout, stderr}
 	}
 	r := runEnv(nil)
 	b.want(r, 1)

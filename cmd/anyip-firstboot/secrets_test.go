@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/netnstest"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
 
@@ -237,10 +238,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	routesRun := func(name string, wantCodes []int, args ...string) result {
 		t.Helper()
 		cmd := b.ns.Command(e2etest.Binary(t, "anyip-routes"), append([]string{"--config", b.cfg, "--resolv-conf", b.resolvConf}, args...)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		cmd.Run()
-		r := result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+		code, stdout, stderr := netnstest.Exec(t, cmd)
+		r := result{code, stdout, stderr}
 		runs = append(runs, leakRun{name, r})
 		if !slices.Contains(wantCodes, r.code) {
 			t.Errorf("%s: exit %d, want one of %v\n%s", name, r.code, wantCodes, r.all())

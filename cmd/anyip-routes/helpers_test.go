@@ -96,17 +96,8 @@ func (b *box) runEnv(env []string, args ...string) result {
 	b.t.Helper()
 	cmd := b.ns.Command(e2etest.Binary(b.t, "anyip-routes"), args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		b.t.Fatalf("run anyip-routes: %v", err)
-	}
-	return result{code, out.String(), errb.String()}
+	code, stdout, stderr := netnstest.Exec(b.t, cmd)
+	return result{code, stdout, stderr}
 }
 
 func (b *box) want(r result, code int) {

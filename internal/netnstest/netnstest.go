@@ -294,3 +294,21 @@ func Exists(name string) bool {
 	_, err := os.Stat(filepath.Join(netnsDir, name))
 	return err == nil
 }
+
+// Exec runs cmd (usually from Command) and returns its exit code and what
+// it wrote to stdout and stderr. A non-zero exit is a result, not a test
+// failure; only a command that cannot run at all fails the test.
+func Exec(t testing.TB, cmd *exec.Cmd) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("netnstest: run %s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	return code, out.String(), errb.String()
+}
