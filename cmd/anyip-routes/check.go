@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,8 +45,7 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	}
 	output := cli.Format("text")
 	var controlPlane string
-	fl := flag.NewFlagSet(name+" check", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl, usage := newFlags(name+" check", checkUsage, stderr)
 	o.register(fl)
 	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
 	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
@@ -55,20 +53,8 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, "--probe: addresses probed per range at most")
 	fl.Var(&output, "output", "report format: text or json")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), checkUsage)
-		fl.PrintDefaults()
-	}
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, name+" check: "+format+"\n", a...)
-		fl.Usage()
-		return cli.ExitUsage
-	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitUsage
+	if code, ok := parse(fl, args); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		return usage("unexpected argument %q", fl.Arg(0))

@@ -30,6 +30,34 @@ type options struct {
 	resync     time.Duration
 }
 
+// newFlags makes a verb's flag set, printing text before the flags on
+// -h, and the usage-error helper that goes with it.
+func newFlags(title, text string, stderr io.Writer) (*flag.FlagSet, func(format string, a ...any) int) {
+	fl := flag.NewFlagSet(title, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), text)
+		fl.PrintDefaults()
+	}
+	return fl, func(format string, a ...any) int {
+		fmt.Fprintf(stderr, title+": "+format+"\n", a...)
+		fl.Usage()
+		return cli.ExitUsage
+	}
+}
+
+// parse parses args into fl; when it returns false the command ends with
+// code (0 after -h, 2 after a bad flag, which fl has already reported).
+func parse(fl *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK, false
+		}
+		return cli.ExitUsage, false
+	}
+	return 0, true
+}
+
 // register adds the flags every verb takes, defaulting to o's values, so
 // check (which has a flag set of its own) accepts them after the verb too.
 func (o *options) register(fl *flag.FlagSet) {
@@ -57,27 +85,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defConfig = env
 	}
 	o := options{limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6)}
-	fl := flag.NewFlagSet(name, flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl, usage := newFlags(name, usageText, stderr)
 	o.config, o.resolvConf = defConfig, sysfacts.DefaultResolvConf
 	o.register(fl)
 	fl.DurationVar(&o.resync, "resync", 60*time.Second, "watch: re-read the file and re-check the table this often, as a safety net")
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), usageText)
-		fl.PrintDefaults()
-	}
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, name+": "+format+"\n", a...)
-		fl.Usage()
-		return cli.ExitUsage
-	}
 
 	// Flags may come before the verb (the documented form) or after it.
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitUsage
+	if code, ok := parse(fl, args); !ok {
+		return code
 	}
 	if fl.NArg() == 0 {
 		return usage("no verb given")
@@ -86,11 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if verb == "check" { // flags of its own: see check.go
 		return runCheck(ctx, o, fl.Args()[1:], stdout, stderr)
 	}
-	if err := fl.Parse(fl.Args()[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitUsage
+	if code, ok := parse(fl, fl.Args()[1:]); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		return usage("unexpected argument %q after %s", fl.Arg(0), verb)
