@@ -86,7 +86,7 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 
 	// Subscribe before the first reconcile, so no change made between
 	// the two goes unseen.
-	events, err := subscribeRoutes(func(msg string, args ...any) { log.Error(msg, args...) })
+	events, err := routes.Subscribe(func(msg string, args ...any) { log.Error(msg, args...) })
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return cli.ExitSystem

@@ -1,7 +1,6 @@
-package main
+package routes
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -10,13 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// routeEvents listens to the kernel's route notifications (the
+// Events listens to the kernel's route notifications (the
 // RTNLGRP_IPV4_ROUTE and RTNLGRP_IPV6_ROUTE groups) and reports on C when a
 // local route in table local was added, changed or deleted: by hand, by
 // another tool, or by us. Our own changes are reported too; the caller
 // debounces and re-reconciles, and a reconcile with nothing to do changes
 // nothing, so there is no feedback loop.
-type routeEvents struct {
+type Events struct {
 	f    *os.File
 	c    chan struct{}
 	done chan struct{}
@@ -24,7 +23,9 @@ type routeEvents struct {
 	log  func(msg string, args ...any)
 }
 
-func subscribeRoutes(log func(msg string, args ...any)) (*routeEvents, error) {
+// Subscribe starts listening in the current network namespace; log
+// receives receive errors, which end the subscription.
+func Subscribe(log func(msg string, args ...any)) (*Events, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to route events: open netlink socket: %w", err)
@@ -39,7 +40,7 @@ func subscribeRoutes(log func(msg string, args ...any)) (*routeEvents, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	}
-	e := &routeEvents{
+	e := &Events{
 		f:    os.NewFile(uintptr(fd), "netlink-route-events"),
 		c:    make(chan struct{}, 1),
 		done: make(chan struct{}),
@@ -52,23 +53,23 @@ func subscribeRoutes(log func(msg string, args ...any)) (*routeEvents, error) {
 
 // C receives a value after table local changed; one value may stand for
 // many changes.
-func (e *routeEvents) C() <-chan struct{} { return e.c }
+func (e *Events) C() <-chan struct{} { return e.c }
 
-func (e *routeEvents) Close() error {
+func (e *Events) Close() error {
 	close(e.done)
 	err := e.f.Close()
 	e.wg.Wait()
 	return err
 }
 
-func (e *routeEvents) signal() {
+func (e *Events) signal() {
 	select {
 	case e.c <- struct{}{}:
 	default:
 	}
 }
 
-func (e *routeEvents) run() {
+func (e *Events) run() {
 	defer e.wg.Done()
 	raw, err := e.f.SyscallConn()
 	if err != nil {
@@ -105,24 +106,23 @@ func (e *routeEvents) run() {
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue // only the kernel speaks for the table
 		}
-		if concernsLocalTable(buf[:n]) {
+		if ConcernsLocalTable(buf[:n]) {
 			e.signal()
 		}
 	}
 }
 
-// concernsLocalTable reports whether a datagram of route notifications
+// ConcernsLocalTable reports whether a datagram of route notifications
 // holds one about a local route in table local (where AnyIP routes live).
-func concernsLocalTable(b []byte) bool {
-	ne := binary.NativeEndian
+func ConcernsLocalTable(b []byte) bool {
 	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(ne.Uint32(b))
+		h := parseHdr(b)
+		l := int(h.Len)
 		if l < unix.NLMSG_HDRLEN || l > len(b) {
 			return false
 		}
-		typ := ne.Uint16(b[4:])
 		p := b[unix.NLMSG_HDRLEN:l]
-		if (typ == unix.RTM_NEWROUTE || typ == unix.RTM_DELROUTE) && len(p) >= unix.SizeofRtMsg {
+		if (h.Type == unix.RTM_NEWROUTE || h.Type == unix.RTM_DELROUTE) && len(p) >= unix.SizeofRtMsg {
 			// struct rtmsg: family, dst_len, src_len, tos, table,
 			// protocol, scope, type, flags. Table local (255) fits the
 			// header's byte; larger table ids do not concern us.
@@ -130,7 +130,7 @@ func concernsLocalTable(b []byte) bool {
 				return true
 			}
 		}
-		b = b[min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(b)):]
+		b = b[min(nlmAlign(l), len(b)):]
 	}
 	return false
 }
