@@ -21,7 +21,7 @@ if ((${#need[@]})); then
 fi
 
 if ! have go; then
-	echo "deps: Go 1.24 or newer is needed (https://go.dev/doc/install); put it on PATH and run again" >&2
+	echo "deps: Go 1.26 or newer is needed (https://go.dev/doc/install); put it on PATH and run again" >&2
 	exit 1
 fi
 # A distribution's haproxy package starts the service; tests start their own.
