@@ -24,6 +24,12 @@ if ! have go; then
 	echo "deps: Go 1.26 or newer is needed (https://go.dev/doc/install); put it on PATH and run again" >&2
 	exit 1
 fi
+v=$(go env GOVERSION) # go1.26.8
+minor=$(echo "${v#go1.}" | cut -d. -f1)
+if [[ $v != go1.* || ${minor:-0} -lt 26 ]]; then
+	echo "deps: found $v; Go 1.26 or newer is needed (https://go.dev/doc/install)" >&2
+	exit 1
+fi
 # A distribution's haproxy package starts the service; tests start their own.
 if have systemctl && systemctl is-active --quiet haproxy 2>/dev/null; then
 	systemctl stop haproxy || true
