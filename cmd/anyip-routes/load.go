@@ -22,6 +22,8 @@ type loaded struct {
 	// findings are the file's problems: errors (apply nothing) and
 	// warnings (apply, and say so).
 	findings finding.List
+	// data is the file as read, kept as the last good version.
+	data []byte
 }
 
 // load reads the ranges file and checks it the way first boot checks the
@@ -57,5 +59,13 @@ func load(o options) (*loaded, error) {
 		ranges[i] = validate.Range{Prefix: e.Prefix, Where: f.Where(e.Line)}
 	}
 	fs = append(fs, validate.Ranges(ranges, rules)...)
-	return &loaded{desired: f.Prefixes(), findings: fs}, nil
+	return &loaded{desired: f.Prefixes(), findings: fs, data: data}, nil
+}
+
+// findingsOrNil is l's findings, or none when l is nil (a read error).
+func (l *loaded) findingsOrNil() finding.List {
+	if l == nil {
+		return nil
+	}
+	return l.findings
 }

@@ -28,6 +28,10 @@ type options struct {
 	resolvConf string
 	limits     cli.RangeLimits
 	resync     time.Duration
+	// stateDir keeps the last good version of the file for watch, so a
+	// file broken while the VM was down still comes up with its VIPs.
+	// Empty: none kept.
+	stateDir string
 }
 
 // newFlags makes a verb's flag set, printing text before the flags on
@@ -89,6 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.config, o.resolvConf = defConfig, sysfacts.DefaultResolvConf
 	o.register(fl)
 	fl.DurationVar(&o.resync, "resync", 60*time.Second, "watch: re-read the file and re-check the table this often, as a safety net")
+	// systemd's StateDirectory= sets $STATE_DIRECTORY for the service;
+	// by hand (and in tests) nothing is kept unless asked for.
+	fl.StringVar(&o.stateDir, "state-dir", os.Getenv("STATE_DIRECTORY"), "watch: keep the last good version of the file here, and apply it at start when the file is bad (default $STATE_DIRECTORY)")
 
 	// Flags may come before the verb (the documented form) or after it.
 	if code, ok := parse(fl, args); !ok {

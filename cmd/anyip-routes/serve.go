@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,12 +10,14 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/render"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/sdnotify"
 	"github.com/anyip/anyip/internal/watch"
@@ -61,6 +64,8 @@ type service struct {
 
 	lastRejected string // findings of the last rejected file, logged once
 	lastWarned   string // warnings of the applied file, logged once
+
+	keptGood []byte // the last good version as saved in the state directory
 
 	driftStreak int       // drift reconciles in a row that had to change something
 	notBefore   time.Time // no drift reconcile before this
@@ -112,6 +117,9 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	s.act(needReload, "start")
+	if !s.applied {
+		s.applyLastGood()
+	}
 	// Ready even if the file was rejected: the routes are as they were,
 	// the error is in STATUS and the log, and the service is watching
 	// for the fix. Failing the unit would not bring a single VIP back,
@@ -258,6 +266,57 @@ func (s *service) reload() {
 		s.lastWarned = sig
 	}
 	s.desired, s.applied = l.desired, true
+	s.keepLastGood(l.data)
+}
+
+// lastGoodPath is where watch keeps the last version of the file it
+// applied; "" when it keeps none.
+func (s *service) lastGoodPath() string {
+	if s.o.stateDir == "" {
+		return ""
+	}
+	return filepath.Join(s.o.stateDir, "last-good.cfg")
+}
+
+// keepLastGood saves the file just applied, so that after a reboot with a
+// broken file the VIPs still come up. Best effort.
+func (s *service) keepLastGood(data []byte) {
+	path := s.lastGoodPath()
+	if path == "" || bytes.Equal(data, s.keptGood) {
+		return
+	}
+	err := os.MkdirAll(s.o.stateDir, 0o755)
+	if err == nil {
+		err = render.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		s.log.Warn("cannot keep the last good version of the ranges file", "path", path, "err", err)
+		return
+	}
+	s.keptGood = bytes.Clone(data)
+}
+
+// applyLastGood runs at start when the file could not be applied: after a
+// reboot nothing is in the table yet, and "keep the routes as they are"
+// would leave every VIP down for one typo. The kept version is checked
+// against the system as it is now, like any file.
+func (s *service) applyLastGood() {
+	path := s.lastGoodPath()
+	if path == "" {
+		return
+	}
+	o := s.o
+	o.config = path
+	l, err := load(o)
+	if err != nil || l.findings.HasErrors() || l.data == nil {
+		if _, statErr := os.Stat(path); statErr == nil {
+			s.log.Error("the last good version of the ranges file cannot be applied either", "path", path, "err", err, "summary", cli.Summary(l.findingsOrNil()))
+		}
+		return
+	}
+	s.log.Warn("applying the last good version of the ranges file until the file is fixed", "path", path, "ranges", len(l.desired))
+	s.desired, s.applied, s.keptGood = l.desired, true, l.data
+	s.reconcile("last good version")
 }
 
 // reject reports a file that must not be applied, once per distinct set
@@ -266,7 +325,7 @@ func (s *service) reject(fs finding.List) {
 	fs = fs.Sorted()
 	errs, _ := fs.Count()
 	first := fs[0]
-	s.fileErr = strings.TrimPrefix(first.String(), first.Severity.String()+": ")
+	s.fileErr = first.Detail()
 	if errs > 1 {
 		s.fileErr += fmt.Sprintf(" (and %d more errors)", errs-1)
 	}
