@@ -144,29 +144,24 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR
 declare -A T # name -> median µs
 declare -A NOTE
 
-bench_up() {
-	local n=$1 s=()
-	for _ in $(seq "$RUNS"); do
+# bench_fresh KEY N RUNS CMD...: CMD in a fresh namespace RUNS times, each
+# checked to leave N routes; T[KEY] is the median.
+bench_fresh() {
+	local key=$1 n=$2 runs=$3 s=()
+	shift 3
+	for _ in $(seq "$runs"); do
 		fresh_ns
-		measure "$BIN" --config "$work/ranges-$n.cfg" --resolv-conf "$work/resolv.conf" up
-		check "$n" "up $n"
+		measure "$@"
+		check "$n" "$key"
 		s+=("$US")
 		drop_ns
 	done
-	T[up-$n]=$(median "${s[@]}")
+	T[$key]=$(median "${s[@]}")
 }
 
-bench_batch() {
-	local n=$1 s=()
-	for _ in $(seq "$RUNS"); do
-		fresh_ns
-		measure ip -batch "$work/batch-$n"
-		check "$n" "ip -batch $n"
-		s+=("$US")
-		drop_ns
-	done
-	T[batch-$n]=$(median "${s[@]}")
-}
+bench_up() { bench_fresh "up-$1" "$1" "$RUNS" "$BIN" --config "$work/ranges-$1.cfg" --resolv-conf "$work/resolv.conf" up; }
+bench_batch() { bench_fresh "batch-$1" "$1" "$RUNS" ip -batch "$work/batch-$1"; }
+bench_shell() { bench_fresh "shell-$1" "$1" "$2" bash "$work/shell-loop.sh" "$work/ranges-$1.cfg"; }
 
 bench_insync() {
 	local n=$1 s=()
@@ -179,18 +174,6 @@ bench_insync() {
 	done
 	drop_ns
 	T[insync-$n]=$(median "${s[@]}")
-}
-
-bench_shell() {
-	local n=$1 runs=$2 s=()
-	for _ in $(seq "$runs"); do
-		fresh_ns
-		measure bash "$work/shell-loop.sh" "$work/ranges-$n.cfg"
-		check "$n" "shell loop $n"
-		s+=("$US")
-		drop_ns
-	done
-	T[shell-$n]=$(median "${s[@]}")
 }
 
 # bench_shell_bounded: one run, stopped after the budget and extrapolated.
