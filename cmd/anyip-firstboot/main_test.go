@@ -65,17 +65,7 @@ func (b *box) exec(args ...string) result {
 // "local PREFIX" strings, read with iproute2 rather than our own code.
 func (b *box) routes() []string {
 	b.t.Helper()
-	var out []string
-	for _, fam := range []string{"-4", "-6"} {
-		for _, l := range strings.Split(b.ns.Run(b.t, "ip", fam, "route", "show", "table", "local", "proto", "241"), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 4 && f[0] == "local" && slices.Contains(f, "lo") {
-				out = append(out, f[1])
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
+	return b.ns.LocalRoutes(b.t, "241")
 }
 
 func (b *box) readCfg() string {

@@ -117,17 +117,7 @@ func (b *box) ip(args ...string) string {
 // protocol, read with iproute2 rather than our own code.
 func (b *box) routes() []string {
 	b.t.Helper()
-	var out []string
-	for _, fam := range []string{"-4", "-6"} {
-		for _, l := range strings.Split(b.ip(fam, "route", "show", "table", "local", "proto", "241"), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 4 && f[0] == "local" && slices.Contains(f, "lo") {
-				out = append(out, f[1])
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
+	return b.ns.LocalRoutes(b.t, "241")
 }
 
 // table returns the whole of table local, IPv4 and IPv6, as iproute2

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -311,4 +312,23 @@ func Exec(t testing.TB, cmd *exec.Cmd) (code int, stdout, stderr string) {
 		t.Fatalf("netnstest: run %s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return code, out.String(), errb.String()
+}
+
+// LocalRoutes returns the prefixes of the `local ... dev lo` routes in
+// table local with route protocol proto, both families, sorted, as
+// iproute2 prints them: tests read the kernel with a tool other than the
+// code under test.
+func (n *NS) LocalRoutes(t testing.TB, proto string) []string {
+	t.Helper()
+	var out []string
+	for _, fam := range []string{"-4", "-6"} {
+		for _, l := range strings.Split(n.Run(t, "ip", fam, "route", "show", "table", "local", "proto", proto), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 4 && f[0] == "local" && slices.Contains(f, "lo") {
+				out = append(out, f[1])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
