@@ -126,7 +126,7 @@ func firstboot(ctx context.Context, o options, stdin io.Reader, log *slog.Logger
 	log.Info("read the OVF environment", "source", source, "platform", env.Platform.Kind+" "+env.Platform.Version, "vcenter_id", env.VCenterID)
 
 	conf, props, found := appliance.FromProperties(env.Properties)
-	found = append(found, validate.Appliance(conf)...)
+	found = append(found, conf.Check()...)
 
 	old, err := os.ReadFile(o.config)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -139,15 +139,8 @@ func firstboot(ctx context.Context, o options, stdin io.Reader, log *slog.Logger
 	if err != nil {
 		return fail(cli.ExitSystem, fmt.Errorf("read the system's addresses and routes: %w", err))
 	}
-	ranges := validate.Wizard(conf)
-	for _, e := range cfg.Entries {
-		if !e.Managed {
-			ranges = append(ranges, validate.Range{Prefix: e.Prefix, Where: cfg.Where(e.Line)})
-		}
-	}
-	rules := validate.RulesFor(conf, facts)
-	rules.MinBits4, rules.MinBits6 = o.limits.Bits4, o.limits.Bits6
-	found = append(found, validate.Ranges(ranges, rules)...)
+	against := validate.Against{Facts: facts, Own: conf.Rules(), MinBits4: o.limits.Bits4, MinBits6: o.limits.Bits6}
+	found = append(found, against.Rewrite(cfg, conf.Ranges())...)
 	r.Findings = found
 	if found.HasErrors() {
 		r.Result = "invalid"

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/sysfacts"
@@ -52,13 +51,8 @@ func load(o options) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the system's addresses, routes and name servers: %w", err)
 	}
-	rules := validate.RulesFor(appliance.Config{}, facts)
-	rules.MinBits4, rules.MinBits6 = o.limits.Bits4, o.limits.Bits6
-	ranges := make([]validate.Range, len(f.Entries))
-	for i, e := range f.Entries {
-		ranges[i] = validate.Range{Prefix: e.Prefix, Where: f.Where(e.Line)}
-	}
-	fs = append(fs, validate.Ranges(ranges, rules)...)
+	against := validate.Against{Facts: facts, MinBits4: o.limits.Bits4, MinBits6: o.limits.Bits6}
+	fs = append(fs, against.File(f)...)
 	return &loaded{desired: f.Prefixes(), findings: fs, data: data}, nil
 }
 

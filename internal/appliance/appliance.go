@@ -1,7 +1,8 @@
 // Package appliance turns the vApp properties the operator typed into the
 // deployment wizard into a typed configuration. It is pure: strings in,
-// values and findings out. Whether the values make sense together is the
-// validate package's business; here we only ask whether each one parses.
+// values and findings out. Parsing asks whether each value reads; Check
+// whether the network settings make sense together; Rules and Ranges hand
+// the VIP ranges and what they must respect to the validate package.
 package appliance
 
 import (

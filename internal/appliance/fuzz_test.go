@@ -40,8 +40,8 @@ func FuzzFromProperties(f *testing.F) {
 			appliance.KeyFrontendIP:         gw,
 		}
 		c, props, found := appliance.FromProperties(raw)
-		found = append(found, validate.Appliance(c)...)
-		found = append(found, validate.Ranges(validate.Wizard(c), validate.RulesFor(c, validate.Facts{}))...)
+		found = append(found, c.Check()...)
+		found = append(found, validate.Ranges(c.Ranges(), validate.Against{Own: c.Rules()}.Rules())...)
 		known := make(map[string]bool)
 		for _, s := range appliance.Specs {
 			known[s.Key] = true

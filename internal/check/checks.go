@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/haproxycfg"
@@ -147,13 +146,7 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 // special-use space or absurdly large.
 func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Result {
 	r := Result{Name: NameSafety}
-	ranges := make([]validate.Range, len(f.Entries))
-	for i, e := range f.Entries {
-		ranges[i] = validate.Range{Prefix: e.Prefix, Where: f.Where(e.Line)}
-	}
-	rules := validate.RulesFor(appliance.Config{}, facts)
-	rules.MinBits4, rules.MinBits6 = minBits4, minBits6
-	fs := validate.Ranges(ranges, rules)
+	fs := validate.Against{Facts: facts, MinBits4: minBits4, MinBits6: minBits6}.File(f)
 	for _, x := range fs.Sorted() {
 		r.Details = append(r.Details, x.Detail())
 	}

@@ -1,4 +1,4 @@
-package validate
+package validate_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/finding"
+	. "github.com/anyip/anyip/internal/validate"
 )
 
 const key = appliance.KeyServiceRanges
@@ -70,12 +71,18 @@ func config(t *testing.T, kv ...string) appliance.Config {
 	return c
 }
 
+// rulesFor is what first boot checks the wizard's ranges against: the
+// appliance's own rules, then the system's.
+func rulesFor(c appliance.Config, f Facts) Rules {
+	return Against{Facts: f, Own: c.Rules()}.Rules()
+}
+
 func TestExampleConfigIsClean(t *testing.T) {
 	c := config(t)
-	if fs := Ranges(Wizard(c), RulesFor(c, Facts{})); len(fs) != 0 {
+	if fs := Ranges(c.Ranges(), rulesFor(c, Facts{})); len(fs) != 0 {
 		t.Errorf("Ranges:\n%v", fs)
 	}
-	if fs := Appliance(c); len(fs) != 0 {
+	if fs := c.Check(); len(fs) != 0 {
 		t.Errorf("Appliance:\n%v", fs)
 	}
 }
@@ -273,7 +280,7 @@ func TestRulesForForbiddenAddresses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := lines(tc.rng)
-			errs, _ := split(Ranges(rs, RulesFor(c, facts)))
+			errs, _ := split(Ranges(rs, rulesFor(c, facts)))
 			if len(errs) != 1 {
 				t.Fatalf("want exactly one error, got:\n%v", errs)
 			}
@@ -299,7 +306,7 @@ func TestRulesForForbiddenAddresses(t *testing.T) {
 }
 
 func TestRulesForDefaultResolvConf(t *testing.T) {
-	errs, _ := split(Ranges(wizard("172.16.0.0/24"), RulesFor(appliance.Config{}, Facts{Nameservers: []netip.Addr{addr("172.16.0.53")}})))
+	errs, _ := split(Ranges(wizard("172.16.0.0/24"), SystemRules(Facts{Nameservers: []netip.Addr{addr("172.16.0.53")}})))
 	if len(errs) != 1 || !strings.Contains(errs[0].Message, "/etc/resolv.conf") {
 		t.Errorf("want one error naming /etc/resolv.conf, got:\n%v", errs)
 	}
@@ -315,7 +322,7 @@ func TestRulesForAdditionalNetworks(t *testing.T) {
 		{"network equal to a range", "10.30.0.0/24", "10.30.0.0/24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs, _ := split(Ranges(wizard(tc.rng), RulesFor(c, Facts{})))
+			errs, _ := split(Ranges(wizard(tc.rng), rulesFor(c, Facts{})))
 			if len(errs) != 1 {
 				t.Fatalf("want one error, got:\n%v", errs)
 			}
@@ -324,7 +331,7 @@ func TestRulesForAdditionalNetworks(t *testing.T) {
 			}
 		})
 	}
-	if errs, _ := split(Ranges(wizard("10.11.0.0/24", "10.30.1.0/24"), RulesFor(c, Facts{}))); len(errs) != 0 {
+	if errs, _ := split(Ranges(wizard("10.11.0.0/24", "10.30.1.0/24"), rulesFor(c, Facts{}))); len(errs) != 0 {
 		t.Errorf("ranges next to the networks: %v", errs)
 	}
 }
@@ -333,10 +340,10 @@ func TestRulesForAdditionalNetworks(t *testing.T) {
 // elsewhere draws a warning, and link-local addresses attach nothing.
 func TestRulesForAttachedFromFacts(t *testing.T) {
 	facts := Facts{Addrs: []HeldAddr{{"eth1", pfx("192.168.20.5/24")}, {"eth1", pfx("fe80::1/64")}}}
-	if fs := Ranges(wizard("192.168.20.128/26"), RulesFor(appliance.Config{}, facts)); len(fs) != 0 {
+	if fs := Ranges(wizard("192.168.20.128/26"), SystemRules(facts)); len(fs) != 0 {
 		t.Errorf("range in an observed subnet: %v", fs)
 	}
-	_, warns := split(Ranges(wizard("192.168.99.0/24"), RulesFor(appliance.Config{}, facts)))
+	_, warns := split(Ranges(wizard("192.168.99.0/24"), SystemRules(facts)))
 	if len(warns) != 1 || !strings.Contains(warns[0].Message, "(192.168.20.0/24)") {
 		t.Errorf("want one warning listing only 192.168.20.0/24, got:\n%v", warns)
 	}
@@ -347,7 +354,7 @@ func TestRulesForAttachedFromFacts(t *testing.T) {
 func TestAttachedConfiguredAndObservedWarnOnce(t *testing.T) {
 	c := config(t, appliance.KeyServiceRanges, "192.168.20.192/26")
 	facts := Facts{Addrs: []HeldAddr{{"eth1", pfx("192.168.20.5/24")}, {"eth0", pfx("192.168.10.5/24")}}}
-	fs := Ranges(Wizard(c), RulesFor(c, facts))
+	fs := Ranges(c.Ranges(), rulesFor(c, facts))
 	if len(fs) != 1 || fs[0].Severity != finding.Warning || !strings.Contains(fs[0].Message, appliance.KeyWorkloadIP) {
 		t.Errorf("want one warning naming %s, got:\n%v", appliance.KeyWorkloadIP, fs)
 	}
@@ -356,7 +363,7 @@ func TestAttachedConfiguredAndObservedWarnOnce(t *testing.T) {
 // Everything wrong is reported in one pass.
 func TestAllFindingsAtOnce(t *testing.T) {
 	c := config(t, appliance.KeyServiceRanges, "172.16.10.70/26, 192.168.20.0/30, 10.10.4.0/24")
-	errs, _ := split(Ranges(Wizard(c), RulesFor(c, Facts{})))
+	errs, _ := split(Ranges(c.Ranges(), rulesFor(c, Facts{})))
 	if len(errs) != 3 {
 		t.Fatalf("want 3 errors, got %d:\n%v", len(errs), errs)
 	}
@@ -373,7 +380,7 @@ func TestAllFindingsAtOnce(t *testing.T) {
 
 func TestWizard(t *testing.T) {
 	c := config(t, appliance.KeyServiceRanges, "192.168.20.128/26, 192.168.20.200/29")
-	rs := Wizard(c)
+	rs := c.Ranges()
 	if len(rs) != 2 || rs[0].Prefix != pfx("192.168.20.128/26") || rs[1].Prefix != pfx("192.168.20.200/29") {
 		t.Fatalf("Wizard = %v", rs)
 	}
@@ -462,7 +469,7 @@ func TestAppliance(t *testing.T) {
 			for _, s := range c.addnet {
 				cfg.AdditionalNetworks = append(cfg.AdditionalNetworks, pfx(s))
 			}
-			fs := Appliance(cfg)
+			fs := cfg.Check()
 			if len(fs) != len(c.want) {
 				t.Fatalf("want %d findings, got:\n%v", len(c.want), fs)
 			}
@@ -485,8 +492,8 @@ func TestApplianceAllAtOnce(t *testing.T) {
 		mkNIC("management", "192.168.10.0/24", "192.168.11.1"),
 		mkNIC("workload", "192.168.20.255/24", "2001:db8::1"),
 	}, ServiceRanges: []netip.Prefix{pfx("192.168.20.128/26")}}
-	if n, _ := Appliance(cfg).Count(); n != 4 {
-		t.Errorf("want 4 errors, got:\n%v", Appliance(cfg))
+	if n, _ := cfg.Check().Count(); n != 4 {
+		t.Errorf("want 4 errors, got:\n%v", cfg.Check())
 	}
 }
 
@@ -520,7 +527,7 @@ func scale(n, m int) ([]Range, Facts, int) {
 
 func TestRangesAtScale(t *testing.T) {
 	rs, facts, inside := scale(100_000, 10_000)
-	fs := Ranges(rs, RulesFor(appliance.Config{}, facts))
+	fs := Ranges(rs, SystemRules(facts))
 	errs, _ := split(fs)
 	if len(errs) != inside {
 		t.Fatalf("want %d errors (one per held address inside a range), got %d", inside, len(errs))
@@ -534,7 +541,7 @@ func TestRangesAtScale(t *testing.T) {
 
 func BenchmarkRanges(b *testing.B) {
 	rs, facts, inside := scale(100_000, 10_000)
-	rules := RulesFor(appliance.Config{}, facts)
+	rules := SystemRules(facts)
 	b.ReportAllocs()
 	for b.Loop() {
 		if errs, _ := split(Ranges(rs, rules)); len(errs) != inside {

@@ -1,78 +1,44 @@
-package validate
+package appliance
 
 import (
 	"fmt"
-	"net/netip"
 
-	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ipx"
+	"github.com/anyip/anyip/internal/validate"
 )
 
-// Facts is what the running system shows, gathered by the caller.
-type Facts struct {
-	// Addrs are addresses held on non-loopback interfaces, with their
-	// prefix length (e.g. one a DHCP server handed out).
-	Addrs []HeldAddr
-	// Gateways are the current default routes' next hops.
-	Gateways []HeldAddr
-	// Nameservers are those the resolver uses now.
-	Nameservers []netip.Addr
-	// ResolvConf names where Nameservers came from, for messages.
-	ResolvConf string
-}
-
-// HeldAddr is an address (or gateway) and the interface it is on.
-type HeldAddr struct {
-	Iface  string
-	Prefix netip.Prefix // for gateways, a host prefix
-}
-
-// Rules builds the rules from the appliance configuration (which may be
-// empty, for the route service) and the system's facts.
-func RulesFor(c appliance.Config, f Facts) Rules {
-	var r Rules
+// Rules are what the wizard's own settings forbid or expect of the VIP
+// ranges: its gateways, name servers and static addresses stay outside
+// every range, its static subnets are where ranges are expected, and its
+// additional workload networks (the backends) must not be overlapped.
+func (c Config) Rules() validate.Rules {
+	var r validate.Rules
 	for _, n := range c.NICs {
 		if n.Gateway.IsValid() {
-			r.Forbidden = append(r.Forbidden, Point{n.Gateway, "the " + n.Role + " gateway", n.GatewayKey})
+			r.Forbidden = append(r.Forbidden, validate.Point{Addr: n.Gateway, What: "the " + n.Role + " gateway", Where: n.GatewayKey})
 		}
 	}
 	for _, a := range c.Nameservers {
-		r.Forbidden = append(r.Forbidden, Point{a, "a name server", appliance.KeyNameservers})
+		r.Forbidden = append(r.Forbidden, validate.Point{Addr: a, What: "a name server", Where: KeyNameservers})
 	}
 	for _, n := range c.NICs {
 		if n.Static() {
-			r.Forbidden = append(r.Forbidden, Point{n.Addr.Addr(), "the appliance's " + n.Role + " address", n.Key})
-			r.Attached = append(r.Attached, Network{n.Subnet(), "the " + n.Role + " network", n.Key})
-		}
-	}
-	for _, g := range f.Gateways {
-		r.Forbidden = append(r.Forbidden, Point{g.Prefix.Addr(), "the current default gateway", "via " + g.Iface})
-	}
-	for _, a := range f.Nameservers {
-		where := f.ResolvConf
-		if where == "" {
-			where = "/etc/resolv.conf"
-		}
-		r.Forbidden = append(r.Forbidden, Point{a, "a name server in use", where})
-	}
-	for _, a := range f.Addrs {
-		r.Forbidden = append(r.Forbidden, Point{a.Prefix.Addr(), "an address already held", "on " + a.Iface})
-		if !a.Prefix.Addr().IsLinkLocalUnicast() {
-			r.Attached = append(r.Attached, Network{a.Prefix.Masked(), "a network", a.Iface})
+			r.Forbidden = append(r.Forbidden, validate.Point{Addr: n.Addr.Addr(), What: "the appliance's " + n.Role + " address", Where: n.Key})
+			r.Attached = append(r.Attached, validate.Network{Prefix: n.Subnet(), What: "the " + n.Role + " network", Where: n.Key})
 		}
 	}
 	for _, p := range c.AdditionalNetworks {
-		r.Avoid = append(r.Avoid, Network{p.Masked(), "an additional workload network (backends)", appliance.KeyAdditionalNetworks})
+		r.Avoid = append(r.Avoid, validate.Network{Prefix: p.Masked(), What: "an additional workload network (backends)", Where: KeyAdditionalNetworks})
 	}
 	return r
 }
 
-// Appliance checks the network settings on their own: each static address
+// Check checks the network settings on their own: each static address
 // is usable, each gateway is reachable, the NICs' subnets are distinct.
-func Appliance(c appliance.Config) finding.List {
+func (c Config) Check() finding.List {
 	var fs finding.List
-	var static []appliance.NIC
+	var static []NIC
 	for _, n := range c.NICs {
 		if !n.Static() {
 			if n.Gateway.IsValid() {
@@ -94,31 +60,31 @@ func Appliance(c appliance.Config) finding.List {
 		}
 	}
 	if len(c.AdditionalNetworks) > 0 {
-		var wl appliance.NIC
+		var wl NIC
 		for _, n := range c.NICs {
 			if n.Role == "workload" {
 				wl = n
 			}
 		}
 		if wl.Static() && !wl.Gateway.IsValid() {
-			fs = append(fs, finding.Errorf(wl.GatewayKey, "", "set the workload gateway, or clear "+appliance.KeyAdditionalNetworks,
+			fs = append(fs, finding.Errorf(wl.GatewayKey, "", "set the workload gateway, or clear "+KeyAdditionalNetworks,
 				"is empty, but the additional workload networks are reached through it"))
 		}
 		for _, p := range c.AdditionalNetworks {
 			if m := p.Masked(); m != p {
-				fs = append(fs, finding.Errorf(appliance.KeyAdditionalNetworks, p.String(), fmt.Sprintf("did you mean %s?", m),
+				fs = append(fs, finding.Errorf(KeyAdditionalNetworks, p.String(), fmt.Sprintf("did you mean %s?", m),
 					"%s has host bits set", p))
 			}
 		}
 	}
 	if len(c.ServiceRanges) == 0 {
-		fs = append(fs, finding.Warnf(appliance.KeyServiceRanges, "", "add the VIP ranges the control plane hands out, e.g. 192.168.30.128/26",
+		fs = append(fs, finding.Warnf(KeyServiceRanges, "", "add the VIP ranges the control plane hands out, e.g. 192.168.30.128/26",
 			"is empty: HAProxy cannot serve a virtual server until a range is added"))
 	}
 	return fs
 }
 
-func nic(n appliance.NIC) finding.List {
+func nic(n NIC) finding.List {
 	var fs finding.List
 	a, s := n.Addr.Addr(), n.Subnet()
 	switch {
@@ -160,11 +126,11 @@ func nic(n appliance.NIC) finding.List {
 	return fs
 }
 
-// Wizard returns the VIP ranges of the configuration as validate Ranges.
-func Wizard(c appliance.Config) []Range {
-	out := make([]Range, len(c.ServiceRanges))
+// Ranges are the wizard's VIP ranges as validate sees them.
+func (c Config) Ranges() []validate.Range {
+	out := make([]validate.Range, len(c.ServiceRanges))
 	for i, p := range c.ServiceRanges {
-		out[i] = Range{Prefix: p, Where: appliance.KeyServiceRanges}
+		out[i] = validate.Range{Prefix: p, Where: KeyServiceRanges}
 	}
 	return out
 }

@@ -1,0 +1,102 @@
+package validate
+
+import (
+	"net/netip"
+
+	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/finding"
+)
+
+// Facts is what the running system shows, gathered by the caller.
+type Facts struct {
+	// Addrs are addresses held on non-loopback interfaces, with their
+	// prefix length (e.g. one a DHCP server handed out).
+	Addrs []HeldAddr
+	// Gateways are the current default routes' next hops.
+	Gateways []HeldAddr
+	// Nameservers are those the resolver uses now.
+	Nameservers []netip.Addr
+	// ResolvConf names where Nameservers came from, for messages.
+	ResolvConf string
+}
+
+// HeldAddr is an address (or gateway) and the interface it is on.
+type HeldAddr struct {
+	Iface  string
+	Prefix netip.Prefix // for gateways, a host prefix
+}
+
+// SystemRules are the rules the running system alone gives: its default
+// gateways, name servers and interface addresses must stay outside every
+// range, and its subnets are where ranges are expected.
+func SystemRules(f Facts) Rules {
+	var r Rules
+	for _, g := range f.Gateways {
+		r.Forbidden = append(r.Forbidden, Point{g.Prefix.Addr(), "the current default gateway", "via " + g.Iface})
+	}
+	for _, a := range f.Nameservers {
+		where := f.ResolvConf
+		if where == "" {
+			where = "/etc/resolv.conf"
+		}
+		r.Forbidden = append(r.Forbidden, Point{a, "a name server in use", where})
+	}
+	for _, a := range f.Addrs {
+		r.Forbidden = append(r.Forbidden, Point{a.Prefix.Addr(), "an address already held", "on " + a.Iface})
+		if !a.Prefix.Addr().IsLinkLocalUnicast() {
+			r.Attached = append(r.Attached, Network{a.Prefix.Masked(), "a network", a.Iface})
+		}
+	}
+	return r
+}
+
+// Join is r with o's points and networks after r's own; r's size limits
+// stay.
+func (r Rules) Join(o Rules) Rules {
+	r.Forbidden = append(r.Forbidden[:len(r.Forbidden):len(r.Forbidden)], o.Forbidden...)
+	r.Avoid = append(r.Avoid[:len(r.Avoid):len(r.Avoid)], o.Avoid...)
+	r.Attached = append(r.Attached[:len(r.Attached):len(r.Attached)], o.Attached...)
+	return r
+}
+
+// Against is the one answer to "may the appliance answer for the ranges of
+// this file, here": the route service asks it of every edit, first boot of
+// the file it is about to write, and check of the file as it is.
+type Against struct {
+	Facts Facts
+	// Own are rules of the caller's own (first boot: the wizard's
+	// gateways, name servers, addresses and backend networks); they come
+	// before the system's, so a conflict names the key first.
+	Own Rules
+	// MinBits4 and MinBits6 bound the size of a range.
+	MinBits4, MinBits6 int
+}
+
+// Rules are the caller's own rules, then the system's, with the limits.
+func (a Against) Rules() Rules {
+	r := a.Own.Join(SystemRules(a.Facts))
+	r.MinBits4, r.MinBits6 = a.MinBits4, a.MinBits6
+	return r
+}
+
+// File checks every range of f, each named by its path:line.
+func (a Against) File(f *cfgfile.File) finding.List {
+	return Ranges(fileRanges(f, false, nil), a.Rules())
+}
+
+// Rewrite checks the file first boot is about to write: managed (the
+// wizard's ranges) in place of f's managed block, and f's other lines.
+func (a Against) Rewrite(f *cfgfile.File, managed []Range) finding.List {
+	return Ranges(fileRanges(f, true, managed), a.Rules())
+}
+
+func fileRanges(f *cfgfile.File, skipManaged bool, managed []Range) []Range {
+	rs := make([]Range, 0, len(f.Entries)+len(managed))
+	rs = append(rs, managed...)
+	for _, e := range f.Entries {
+		if !skipManaged || !e.Managed {
+			rs = append(rs, Range{Prefix: e.Prefix, Where: f.Where(e.Line)})
+		}
+	}
+	return rs
+}

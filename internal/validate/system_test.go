@@ -1,0 +1,51 @@
+package validate_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/finding"
+	. "github.com/anyip/anyip/internal/validate"
+)
+
+// One entry point serves the route service and check (the file as it is)
+// and first boot (the file it is about to write): findings name the file's
+// lines, the system's facts and the limits apply to both, and first boot's
+// own rules come first.
+func TestAgainst(t *testing.T) {
+	const path = "/etc/vmware/anyip-routes.cfg"
+	f, fs := cfgfile.Parse(path, []byte("10.1.0.0/24\n"+cfgfile.BeginMarker+"\n10.2.0.0/24\n"+cfgfile.EndMarker+"\n10.128.0.0/9\n"))
+	if len(fs) != 0 {
+		t.Fatalf("Parse: %v", fs)
+	}
+	facts := Facts{Gateways: []HeldAddr{{"eth0", pfx("10.2.0.1/32")}}}
+	a := Against{Facts: facts, MinBits4: 16, MinBits6: 48}
+
+	// The file as it is: the managed line holds the gateway, the last
+	// line is too large.
+	got := a.File(f)
+	if len(got) != 2 || !has(got, path+":3", "10.2.0.1", "the current default gateway") || !has(got, path+":5", "10.128.0.0/9", "") {
+		t.Errorf("File:\n%v", got)
+	}
+
+	// The file first boot would write: the wizard's range replaces the
+	// managed block and its own gateway is named by its key.
+	a.Own = Rules{Forbidden: []Point{{Addr: addr("10.4.0.1"), What: "the workload gateway", Where: "network.workload_gateway"}}}
+	got = a.Rewrite(f, []Range{{Prefix: pfx("10.4.0.0/24"), Where: "loadbalance.service_ip_range"}})
+	if len(got) != 2 || !has(got, "loadbalance.service_ip_range", "10.4.0.1", "network.workload_gateway") || !has(got, path+":5", "10.128.0.0/9", "") {
+		t.Errorf("Rewrite:\n%v", got)
+	}
+	if has(got, path+":3", "", "") {
+		t.Errorf("Rewrite checked the managed line it replaces:\n%v", got)
+	}
+}
+
+func has(fs finding.List, where, addr, in string) bool {
+	for _, f := range fs {
+		if f.Where == where && f.Severity == finding.Error && strings.Contains(f.Message, addr) && strings.Contains(f.Message, in) {
+			return true
+		}
+	}
+	return false
+}
