@@ -2,93 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/firstboot"
 	"github.com/anyip/anyip/internal/ovfenv"
-	"github.com/anyip/anyip/internal/routes"
 )
 
-// readEnv reads the OVF environment from the path given, or from the
-// first guestinfo source that answers.
-func readEnv(ctx context.Context, path string, stdin io.Reader) ([]byte, string, error) {
-	if path != "" {
-		src := ovfenv.FromPath(path, stdin)
-		data, err := src.Read(ctx)
-		return data, src.Name(), err
-	}
-	return ovfenv.ReadFirst(ctx, ovfenv.Auto())
-}
-
-func describePlan(p routes.Plan) routeChange {
-	return routeChange{
-		Add:    prefixStrings(p.Add),
-		Remove: prefixStrings(p.Delete),
-		Adopt:  prefixStrings(p.Adopt),
-		Kept:   len(p.Keep),
-	}
-}
-
-func logPlan(log *slog.Logger, p routes.Plan) {
-	for _, a := range p.Add {
-		log.Info("range added", "range", a)
-	}
-	for _, a := range p.Adopt {
-		log.Info("range adopted from an earlier route", "range", a)
-	}
-	for _, a := range p.Delete {
-		log.Info("range removed", "range", a)
-	}
-}
-
-// lineDiff returns what the new file has that the old lacks, and the reverse.
-func lineDiff(old, new []netip.Prefix) (gained, lost []string) {
-	in := func(ps []netip.Prefix) map[netip.Prefix]bool {
-		m := make(map[netip.Prefix]bool, len(ps))
-		for _, p := range ps {
-			m[p] = true
-		}
-		return m
-	}
-	o, n := in(old), in(new)
-	for _, p := range new {
-		if !o[p] {
-			gained = append(gained, p.String())
-		}
-	}
-	for _, p := range old {
-		if !n[p] {
-			lost = append(lost, p.String())
-		}
-	}
-	return gained, lost
-}
-
-func prefixStrings(ps []netip.Prefix) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
-}
-
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-func dirOf(path string) string { return filepath.Dir(path) }
-
-func writeReport(w io.Writer, format cli.Format, r *report) {
+func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	if format == "json" {
 		// Empty lists print as [] rather than null, for consumers' sake.
 		for _, l := range []*[]string{&r.Cfg.Gained, &r.Cfg.Lost, &r.Routes.Add, &r.Routes.Remove, &r.Routes.Adopt} {
@@ -98,6 +24,9 @@ func writeReport(w io.Writer, format cli.Format, r *report) {
 		}
 		if r.Findings == nil {
 			r.Findings = []finding.Finding{}
+		}
+		if r.Parts == nil {
+			r.Parts = []firstboot.Outcome{}
 		}
 		cli.WriteJSON(w, r)
 		return
@@ -139,7 +68,7 @@ func writeReport(w io.Writer, format cli.Format, r *report) {
 // publish tells the vSphere admin how the run went, through guestinfo,
 // where vCenter shows it without a console login. Best effort: a VM
 // without VMware Tools still boots.
-func publish(ctx context.Context, log *slog.Logger, r *report) {
+func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	via, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.StatusKey, statusLine(r))
@@ -152,11 +81,11 @@ func publish(ctx context.Context, log *slog.Logger, r *report) {
 
 // statusLine is the published outcome: the result first, then the
 // findings one a line, errors first. Findings never hold a secret.
-func statusLine(r *report) string {
+func statusLine(r *firstboot.Report) string {
 	var b strings.Builder
 	switch r.Result {
 	case "ok", "unchanged":
-		fmt.Fprintf(&b, "ok: %s in place", cli.Plural(len(r.Routes.Add)+len(r.Routes.Adopt)+r.Routes.Kept, "range"))
+		fmt.Fprintf(&b, "ok: %s in place", cli.Plural(r.Routes.InPlace(), "range"))
 	case "invalid":
 		fmt.Fprintf(&b, "invalid: %s; nothing was changed", cli.Summary(r.Findings))
 	default:

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"time"
 
@@ -158,17 +157,17 @@ func up(o options, stdout, stderr io.Writer) int {
 	}
 	defer table.Close()
 	plan, res, err := table.Reconcile(l.desired)
-	ch := changesOf(plan, res)
-	for _, c := range ch.list {
-		fmt.Fprintf(out, "%s %s\n", c.verb, c.prefix)
+	ch := routes.ChangesOf(plan, res)
+	for _, c := range ch.List {
+		fmt.Fprintf(out, "%s %s\n", c.Verb, c.Prefix)
 	}
 	if err != nil {
 		return fail(cli.ExitSystem, "%v", err)
 	}
-	if ch.empty() {
+	if ch.Empty() {
 		fmt.Fprintf(out, "nothing changed: %s in place\n", countRanges(len(l.desired)))
 	} else {
-		fmt.Fprintf(out, "%s in place: %s\n", countRanges(len(l.desired)), ch.summary())
+		fmt.Fprintf(out, "%s in place: %s\n", countRanges(len(l.desired)), ch.Summary())
 	}
 	return cli.ExitOK
 }
@@ -206,44 +205,4 @@ func countRanges(n int) string {
 		return "1 range"
 	}
 	return fmt.Sprintf("%d ranges", n)
-}
-
-// change is one route change that happened.
-type change struct {
-	verb   string // added, adopted, removed
-	prefix netip.Prefix
-}
-
-type changes struct {
-	list                    []change
-	added, adopted, removed int
-}
-
-func (c changes) empty() bool { return len(c.list) == 0 }
-
-func (c changes) summary() string {
-	return fmt.Sprintf("%d added, %d adopted, %d removed", c.added, c.adopted, c.removed)
-}
-
-// changesOf lists what a reconcile did: the plan less its failures.
-func changesOf(p routes.Plan, r routes.Result) changes {
-	failed := make(map[string]bool, len(r.Failures))
-	for _, f := range r.Failures {
-		failed[f.Op+" "+f.Prefix.String()] = true
-	}
-	var c changes
-	add := func(op, verb string, ps []netip.Prefix, n *int) {
-		for _, p := range ps {
-			if len(failed) > 0 && failed[op+" "+p.String()] {
-				continue
-			}
-			c.list = append(c.list, change{verb, p})
-			*n++
-		}
-	}
-	// The order Apply works in: adoptions, additions, deletions.
-	add("adopt", "adopted", p.Adopt, &c.adopted)
-	add("add", "added", p.Add, &c.added)
-	add("delete", "removed", p.Delete, &c.removed)
-	return c
 }

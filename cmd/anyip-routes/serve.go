@@ -376,9 +376,9 @@ func (s *service) reconcile(reason string) bool {
 	}
 	plan, res, err := s.table.Reconcile(s.desired)
 	s.log.Debug("reconciled", "reason", reason, "plan", plan.String(), "err", err)
-	ch := changesOf(plan, res)
-	for _, c := range ch.list {
-		s.log.Info("range "+c.verb, "range", c.prefix, "reason", reason)
+	ch := routes.ChangesOf(plan, res)
+	for _, c := range ch.List {
+		s.log.Info("range "+c.Verb, "range", c.Prefix, "reason", reason)
 	}
 	if err != nil {
 		var ae *routes.ApplyError
@@ -389,13 +389,13 @@ func (s *service) reconcile(reason string) bool {
 			s.table = nil
 		}
 		s.failRoutes(err)
-		return !ch.empty()
+		return !ch.Empty()
 	}
 	if s.routeErr != "" {
 		s.log.Info("the routes are in line again")
 	}
 	s.routeErr = ""
-	return !ch.empty()
+	return !ch.Empty()
 }
 
 func (s *service) failRoutes(err error) {

@@ -1,41 +1,10 @@
 package main
 
 import (
-	"errors"
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/anyip/anyip/internal/routes"
 )
-
-func TestChangesOfLeavesOutFailures(t *testing.T) {
-	p := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-	plan := routes.Plan{
-		Add:    []netip.Prefix{p("10.0.0.0/28"), p("10.0.0.16/28")},
-		Adopt:  []netip.Prefix{p("10.0.1.0/28")},
-		Delete: []netip.Prefix{p("10.0.2.0/28")},
-		Keep:   []netip.Prefix{p("10.0.3.0/28")},
-	}
-	res := routes.Result{Added: 1, Adopted: 1, Deleted: 1, Failures: []routes.Failure{
-		{Op: "add", Prefix: p("10.0.0.16/28"), Err: errors.New("EEXIST")},
-	}}
-	got := changesOf(plan, res)
-	want := changes{
-		list:  []change{{"adopted", p("10.0.1.0/28")}, {"added", p("10.0.0.0/28")}, {"removed", p("10.0.2.0/28")}},
-		added: 1, adopted: 1, removed: 1,
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("changesOf = %+v, want %+v", got, want)
-	}
-	if got.summary() != "1 added, 1 adopted, 1 removed" {
-		t.Errorf("summary = %q", got.summary())
-	}
-	if !changesOf(routes.Plan{Keep: plan.Keep}, routes.Result{}).empty() {
-		t.Error("a plan with only kept ranges has changes")
-	}
-}
 
 func TestStatusLine(t *testing.T) {
 	p := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/28"), netip.MustParsePrefix("10.0.0.16/28")}

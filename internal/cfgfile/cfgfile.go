@@ -42,6 +42,8 @@ type File struct {
 	// Begin and End are the 1-based lines of the block markers, 0 when
 	// the file has no block (a new file, or one from the old appliance).
 	Begin, End int
+	// data is what was parsed, for Rewrite.
+	data []byte
 }
 
 // Where names a line for messages: "path:line".
@@ -51,7 +53,7 @@ func (f *File) Where(line int) string { return fmt.Sprintf("%s:%d", f.Path, line
 // text; any error means the file must not be applied (a file is applied
 // whole or not at all).
 func Parse(path string, data []byte) (*File, finding.List) {
-	f := &File{Path: path}
+	f := &File{Path: path, data: data}
 	var fs finding.List
 	if len(data) > MaxSize {
 		fs = append(fs, finding.Errorf(path, "", "keep the file under 32 MiB", "is %d bytes long", len(data)))

@@ -34,10 +34,18 @@ type Record struct {
 	Ranges         []string          `yaml:"ranges"`
 	Result         string            `yaml:"result"`
 	Routes         RouteCounts       `yaml:"routes"`
+	Parts          []Outcome         `yaml:"parts,omitempty"`
 	Warnings       []finding.Finding `yaml:"warnings,omitempty"`
 }
 
-// RouteCounts says what the route apply did.
+// Outcome is how one part of first boot ended (the VIP ranges, ...).
+type Outcome struct {
+	Part   string `json:"part" yaml:"part"`
+	Result string `json:"result" yaml:"result"`
+}
+
+// RouteCounts says what the route apply did: changes that happened, not
+// the plan's.
 type RouteCounts struct {
 	Added   int `yaml:"added"`
 	Removed int `yaml:"removed"`

@@ -14,17 +14,34 @@ var bom = []byte("\ufeff")
 // line end. A byte-order mark some Windows editors put first is dropped.
 func Lines(data []byte) iter.Seq2[int, []byte] {
 	return func(yield func(int, []byte) bool) {
-		data := bytes.TrimPrefix(data, bom)
+		for n, line := range RawLines(data) {
+			if n == 1 {
+				line = bytes.TrimPrefix(line, bom)
+			}
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			if !yield(n, bytes.TrimSuffix(line, []byte("\r"))) {
+				return
+			}
+		}
+	}
+}
+
+// RawLines yields the same lines as Lines, numbered alike, but as they
+// are: with their line end and, on the first, a byte-order mark. A writer
+// that keeps lines byte for byte (the ranges file's hand edits) cuts the
+// file where the reader does.
+func RawLines(data []byte) iter.Seq2[int, []byte] {
+	return func(yield func(int, []byte) bool) {
 		n := 0
 		for len(data) > 0 {
 			n++
 			line := data
 			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
+				line, data = data[:i+1], data[i+1:]
 			} else {
 				data = nil
 			}
-			if !yield(n, bytes.TrimSuffix(line, []byte("\r"))) {
+			if !yield(n, line) {
 				return
 			}
 		}

@@ -1,0 +1,79 @@
+package cfgfile
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/anyip/anyip/internal/textfile"
+)
+
+// header starts a file first boot creates; an existing file keeps its own.
+const header = `# anyip-routes.cfg: the virtual IP ranges this appliance answers for (AnyIP).
+# One CIDR per line. Lines starting with # are comments; no inline comments.
+# anyip-routes.service applies every change to this file at once.
+# Add your own ranges outside the first-boot block: the block is rewritten
+# from the vApp property loadbalance.service_ip_range at every boot.
+`
+
+const beginLine = BeginMarker + " (from vApp property loadbalance.service_ip_range; rewritten at every boot)"
+
+// Rewrite returns the file with its first-boot block holding ranges, and
+// the ranges the new file holds (sorted, unique), from the model: nothing
+// is parsed again. Every line outside the block is kept byte for byte. f
+// must have parsed without errors (an empty or missing file parses to an
+// empty File).
+//
+// A file from the old appliance has no block, but its first boot wrote the
+// wizard's ranges as plain lines. Those lines are taken into the new block
+// instead of being left behind as duplicates; other lines stay where they are.
+func (f *File) Rewrite(ranges []netip.Prefix) ([]byte, []netip.Prefix) {
+	want := make(map[netip.Prefix]bool, len(ranges))
+	for _, r := range ranges {
+		want[r.Masked()] = true
+	}
+	held := make([]netip.Prefix, 0, len(f.Entries)+len(ranges))
+	for _, r := range ranges {
+		held = append(held, r.Masked())
+	}
+	skip := make(map[int]bool) // lines of the old file not copied
+	for _, e := range f.Entries {
+		switch {
+		case f.Begin != 0 && e.Managed:
+		case f.Begin == 0 && want[e.Prefix]:
+			skip[e.Line] = true
+		default:
+			held = append(held, e.Prefix)
+		}
+	}
+
+	var out bytes.Buffer
+	block := func() {
+		out.WriteString(beginLine + "\n")
+		for _, r := range ranges {
+			out.WriteString(r.String() + "\n")
+		}
+		out.WriteString(EndMarker + "\n")
+	}
+	if len(bytes.TrimSpace(f.data)) == 0 {
+		out.WriteString(header)
+		block()
+		return out.Bytes(), SortPrefixes(held)
+	}
+	for n, line := range textfile.RawLines(f.data) {
+		switch {
+		case n == f.Begin:
+			block()
+		case f.Begin != 0 && n > f.Begin && n <= f.End:
+		case skip[n]:
+		default:
+			out.Write(line)
+			if line[len(line)-1] != '\n' {
+				out.WriteByte('\n')
+			}
+		}
+	}
+	if f.Begin == 0 {
+		block()
+	}
+	return out.Bytes(), SortPrefixes(held)
+}

@@ -1,0 +1,81 @@
+package firstboot
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/validate"
+)
+
+const cfgPath = "/etc/vmware/anyip-routes.cfg"
+
+func wizard(t *testing.T, name string) *Wizard {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ReadWizard(data, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func opts() Options {
+	return Options{Config: cfgPath, MinBits4: validate.DefaultMinBits4, MinBits6: validate.DefaultMinBits6}
+}
+
+// The plan of a fresh appliance: a new file whose block holds the wizard's
+// ranges, and exactly those ranges desired.
+func TestPlanFreshAppliance(t *testing.T) {
+	w := wizard(t, "ovf-env-3nic.xml")
+	p := MakePlan(w, System{}, opts())
+	if p.Findings.HasErrors() {
+		t.Fatalf("findings:\n%v", p.Findings)
+	}
+	want := slices.Clone(w.Config.ServiceRanges)
+	cfgfile.SortPrefixes(want)
+	if !slices.Equal(p.Desired, want) || !slices.Equal(p.Gained, p.Desired) || len(p.Lost) != 0 {
+		t.Errorf("desired %v, gained %v, lost %v; want %v gained", p.Desired, p.Gained, p.Lost, want)
+	}
+	if !p.CfgChanged || !strings.Contains(string(p.Cfg), cfgfile.BeginMarker) {
+		t.Errorf("no new file:\n%s", p.Cfg)
+	}
+	if p.Hash == "" || p.Hash != MakePlan(w, System{Cfg: p.Cfg}, opts()).Hash {
+		t.Error("the properties' hash is empty or depends on the file")
+	}
+	// Planned again on its own output, nothing changes.
+	again := MakePlan(w, System{Cfg: p.Cfg}, opts())
+	if again.CfgChanged || len(again.Gained)+len(again.Lost) != 0 || !slices.Equal(again.Desired, p.Desired) {
+		t.Errorf("second plan changes the file: gained %v lost %v", again.Gained, again.Lost)
+	}
+}
+
+// A hand line that holds the system's default gateway refuses the whole
+// plan, naming the line; the wizard's ranges are checked against the
+// wizard's own gateways.
+func TestPlanRefusesWhatTheSystemNeeds(t *testing.T) {
+	w := wizard(t, "ovf-env-3nic.xml")
+	sys := System{
+		Cfg:   []byte("10.99.0.0/24\n"),
+		Facts: validate.Facts{Gateways: []validate.HeldAddr{{Iface: "eth0", Prefix: netip.MustParsePrefix("10.99.0.1/32")}}},
+	}
+	p := MakePlan(w, sys, opts())
+	if !p.Findings.HasErrors() || p.Cfg != nil || p.Desired != nil {
+		t.Fatalf("plan not refused: findings %v, cfg %q", p.Findings, p.Cfg)
+	}
+	found := false
+	for _, f := range p.Findings {
+		found = found || (f.Severity == finding.Error && f.Where == cfgPath+":1" && strings.Contains(f.Message, "10.99.0.1"))
+	}
+	if !found {
+		t.Errorf("no error naming %s:1 and the gateway:\n%v", cfgPath, p.Findings)
+	}
+}

@@ -1,0 +1,61 @@
+package firstboot
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/anyip/anyip/internal/appliance"
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/ovfenv"
+	"github.com/anyip/anyip/internal/sysfacts"
+	"github.com/anyip/anyip/internal/validate"
+)
+
+// Wizard is the OVF environment, parsed into the appliance's configuration.
+type Wizard struct {
+	Source string
+	Env    *ovfenv.Env
+	Config appliance.Config
+	Props  appliance.Properties
+	// Findings are what the properties alone show: values that do not
+	// parse, and network settings that do not fit together.
+	Findings finding.List
+}
+
+// ReadWizard parses the OVF environment. It is pure; an error means the
+// document itself is malformed.
+func ReadWizard(data []byte, source string) (*Wizard, error) {
+	env, err := ovfenv.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	conf, props, fs := appliance.FromProperties(env.Properties)
+	fs = append(fs, conf.Check()...)
+	return &Wizard{Source: source, Env: env, Config: conf, Props: props, Findings: fs}, nil
+}
+
+// System is what a plan is made against, as the running system shows it.
+type System struct {
+	// Cfg is the ranges file as it is; nil when there is none.
+	Cfg []byte
+	// Facts are the addresses, default gateways and name servers in use.
+	Facts validate.Facts
+}
+
+// ReadSystem reads the ranges file and the system's facts.
+func ReadSystem(o Options) (System, error) {
+	var s System
+	data, err := os.ReadFile(o.Config)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return s, fmt.Errorf("read %s: %w", o.Config, err)
+	}
+	s.Cfg = data
+	if s.Facts, err = sysfacts.Gather(o.ResolvConf); err != nil {
+		return s, fmt.Errorf("read the system's addresses and routes: %w", err)
+	}
+	return s, nil
+}
+
+func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
