@@ -53,6 +53,9 @@ bench: deps build
 #   $(UNITDIR)/anyip-firstboot.service, anyip-routes.service (@SBINDIR@ -> $(PREFIX)/sbin)
 #   $(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf   (so `ip route` prints "proto anyip")
 #   $(PREFIX)/lib/sysctl.d/60-anyip.conf            (lets HAProxy bind IPv6 VIPs)
+#   $(SYSCONFDIR)/iproute2/rt_tables.d/anyip.conf   (the names of the workload and frontend route tables)
+#   $(PREFIX)/lib/systemd/network/10-anyip-*.link   (NICs named by role from their pinned PCI slots)
+#   $(PREFIX)/lib/systemd/networkd.conf.d/anyip.conf (networkd leaves others' routes and rules alone)
 #   $(SYSCONFDIR)/vmware/anyip-routes.cfg           (only if there is none: never an operator's file)
 # DESTDIR stages everything under another root, as a package build does.
 install: build
@@ -65,6 +68,10 @@ install: build
 	done
 	install -m 0644 systemd/anyip.rt_protos $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
 	install -D -m 0644 systemd/anyip.sysctl $(DESTDIR)$(PREFIX)/lib/sysctl.d/60-anyip.conf
+	install -D -m 0644 systemd/anyip.rt_tables $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_tables.d/anyip.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/network
+	install -m 0644 systemd/network/*.link $(DESTDIR)$(PREFIX)/lib/systemd/network/
+	install -D -m 0644 systemd/anyip-networkd.conf $(DESTDIR)$(PREFIX)/lib/systemd/networkd.conf.d/anyip.conf
 	@# Never overwrite an operator's ranges.
 	test -e $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg || install -m 0644 systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg
 
@@ -77,6 +84,9 @@ uninstall:
 	for u in systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/anyip.conf
 	rm -f $(DESTDIR)$(PREFIX)/lib/sysctl.d/60-anyip.conf
+	rm -f $(DESTDIR)$(SYSCONFDIR)/iproute2/rt_tables.d/anyip.conf
+	for l in systemd/network/*.link; do rm -f $(DESTDIR)$(PREFIX)/lib/systemd/network/$$(basename $$l); done
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/networkd.conf.d/anyip.conf
 	if cmp -s systemd/anyip-routes.cfg $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg; then rm -f $(DESTDIR)$(SYSCONFDIR)/vmware/anyip-routes.cfg; fi
 
 clean:

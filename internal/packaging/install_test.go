@@ -115,16 +115,31 @@ func source(t *testing.T, p string) []byte {
 const (
 	cfgPath    = "/etc/vmware/anyip-routes.cfg"
 	protPath   = "/etc/iproute2/rt_protos.d/anyip.conf"
+	tablesPath = "/etc/iproute2/rt_tables.d/anyip.conf"
 	sysctlPath = "/usr/lib/sysctl.d/60-anyip.conf"
+	networkd   = "/usr/lib/systemd/networkd.conf.d/anyip.conf"
 )
+
+// The .link files that name the NICs by role, from the PCI slots the
+// descriptor pins.
+var links = map[string]string{
+	"management": "pci-0000:03:00.0",
+	"workload":   "pci-0000:0b:00.0",
+	"frontend":   "pci-0000:13:00.0",
+}
 
 // everything install puts in the staging root, the ranges file included.
 var installed = []string{
 	protPath,
+	tablesPath,
 	cfgPath,
 	"/lib/systemd/system/anyip-firstboot.service",
 	"/lib/systemd/system/anyip-routes.service",
 	sysctlPath,
+	"/usr/lib/systemd/network/10-anyip-frontend.link",
+	"/usr/lib/systemd/network/10-anyip-management.link",
+	"/usr/lib/systemd/network/10-anyip-workload.link",
+	networkd,
 	"/usr/sbin/anyip-firstboot",
 	"/usr/sbin/anyip-routes",
 }
@@ -159,6 +174,20 @@ func (s *staged) checkInstalled() {
 	sysctl := s.wantFile(sysctlPath, 0o644, source(s.t, "systemd/anyip.sysctl"))
 	if !bytes.Contains(sysctl, []byte("\nnet.ipv6.ip_nonlocal_bind = 1\n")) {
 		s.t.Errorf("%s does not let HAProxy bind IPv6 VIPs:\n%s", sysctlPath, sysctl)
+	}
+	tables := s.wantFile(tablesPath, 0o644, source(s.t, "systemd/anyip.rt_tables"))
+	if !bytes.Contains(tables, []byte("\n2\tanyip_workload\n3\tanyip_frontend\n")) {
+		s.t.Errorf("%s does not name tables 2 and 3:\n%s", tablesPath, tables)
+	}
+	for role, path := range links {
+		link := s.wantFile("/usr/lib/systemd/network/10-anyip-"+role+".link", 0o644, nil)
+		if !bytes.Contains(link, []byte("\n[Match]\nPath="+path+"\n")) || !bytes.Contains(link, []byte("\n[Link]\nName="+role+"\n")) {
+			s.t.Errorf("the %s .link file does not name %s %s:\n%s", role, path, role, link)
+		}
+	}
+	nd := s.wantFile(networkd, 0o644, source(s.t, "systemd/anyip-networkd.conf"))
+	if !bytes.Contains(nd, []byte("\nManageForeignRoutingPolicyRules=no\n")) || !bytes.Contains(nd, []byte("\nManageForeignRoutes=no\n")) {
+		s.t.Errorf("%s lets networkd remove others' rules or routes:\n%s", networkd, nd)
 	}
 	prot := s.wantFile(protPath, 0o644, source(s.t, "systemd/anyip.rt_protos"))
 	if !bytes.Contains(prot, []byte("\n241\tanyip\n")) {
