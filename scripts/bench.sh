@@ -229,7 +229,7 @@ firstboot_run() {
 	fresh_ns
 	t0=${EPOCHREALTIME/./}
 	run_bg ip netns exec "$NS" /usr/bin/time -f '%M' -o "$d/rss" "$FIRSTBOOT" --ovf-env examples/ovf-env-3nic.xml \
-		--config "$d/anyip-routes.cfg" --state-dir "$d/state" --resolv-conf "$work/resolv.conf" --publish=false >/dev/null 2>&1
+		--config "$d/anyip-routes.cfg" --state-dir "$d/state" --resolv-conf "$work/resolv.conf" --root "$d/root" --publish=false >/dev/null 2>&1
 	t1=${EPOCHREALTIME/./}
 	US=$((t1 - t0))
 	KB=$(tail -n1 "$d/rss")

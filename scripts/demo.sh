@@ -18,7 +18,7 @@ ip -n "$ns" link set lo up
 : >"$work/resolv.conf"
 run() {
 	ip netns exec "$ns" bin/anyip-firstboot --ovf-env "$env" --config "$work/anyip-routes.cfg" \
-		--state-dir "$work/state" --resolv-conf "$work/resolv.conf" "$@"
+		--state-dir "$work/state" --resolv-conf "$work/resolv.conf" --root "$work/root" "$@"
 }
 
 echo "== anyip-firstboot --ovf-env $env"

@@ -25,7 +25,7 @@ func BenchmarkFirstboot(b *testing.B) {
 	dir := b.TempDir()
 	cfg, st, resolv := filepath.Join(dir, "anyip-routes.cfg"), filepath.Join(dir, "state"), filepath.Join(dir, "resolv.conf")
 	os.WriteFile(resolv, nil, 0o644)
-	args := []string{"--ovf-env", env, "--config", cfg, "--state-dir", st, "--resolv-conf", resolv, "--publish=false"}
+	args := []string{"--ovf-env", env, "--config", cfg, "--state-dir", st, "--resolv-conf", resolv, "--root", filepath.Join(dir, "root"), "--publish=false"}
 	once := func(extra ...string) {
 		err := ns.Do(func() error {
 			if code := run(context.Background(), append(args, extra...), nil, io.Discard, io.Discard); code != 0 {

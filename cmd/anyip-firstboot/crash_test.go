@@ -42,7 +42,7 @@ func TestKilledFirstBootIsRepairedByTheNextRun(t *testing.T) {
 	propsA, propsB := bigProps(setA), bigProps(setB)
 	envA, envB := propsA.WriteEnv(t, t.TempDir()), propsB.WriteEnv(t, t.TempDir())
 	args := func(env string) []string {
-		return []string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false"}
+		return []string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false"}
 	}
 
 	// How long does a full switch take? Kill points are drawn inside it.
@@ -100,7 +100,7 @@ func TestReaderSeesWholeFiles(t *testing.T) {
 	propsA, propsB := bigProps(manyRanges(500, 0)), bigProps(manyRanges(500, 7))
 	envA, envB := propsA.WriteEnv(t, t.TempDir()), propsB.WriteEnv(t, t.TempDir())
 	run := func(env string) {
-		b.want(b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false"), 0)
+		b.want(b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false"), 0)
 	}
 	run(envA)
 	cfgA := b.readCfg()

@@ -117,7 +117,7 @@ func (b *box) firstboot(path string, args ...string) result {
 // firstbootStdin is firstboot with stdin (nil: none).
 func (b *box) firstbootStdin(path string, stdin io.Reader, args ...string) result {
 	b.t.Helper()
-	args = append([]string{"--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf}, args...)
+	args = append([]string{"--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root}, args...)
 	cmd := b.ns.Command(e2etest.Binary(b.t, "anyip-firstboot"), args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PATH=") {
@@ -273,6 +273,14 @@ func (b *box) checkApplied(r result, tool *rpctool, want []string) {
 
 var examples = []string{"ovf-env-2nic.xml", "ovf-env-3nic.xml"}
 
+// roles are the NICs an example deploys.
+func roles(name string) []string {
+	if strings.Contains(name, "3nic") {
+		return []string{"management", "workload", "frontend"}
+	}
+	return []string{"management", "workload"}
+}
+
 // With no --ovf-env the backdoor is tried first and fails cleanly off
 // VMware, then vmware-rpctool answers.
 func TestGuestinfoDeployExamples(t *testing.T) {
@@ -282,6 +290,7 @@ func TestGuestinfoDeployExamples(t *testing.T) {
 			env := example(t, name, sec.props...)
 			tool := newRpctool(t, writeTemp(t, "ovf-env.xml", env))
 			b := newBox(t)
+			b.roleNICs(roles(name)...)
 
 			r := b.firstboot(tool.dir)
 			b.checkApplied(r, tool, wantedRanges(t, env))
@@ -346,6 +355,7 @@ func TestISODeployExamples(t *testing.T) {
 				iso := build(t, env)
 				tool := newRpctool(t, "")
 				b := newBox(t)
+				b.roleNICs(roles(name)...)
 
 				r := b.firstboot(tool.dir, "--ovf-env", iso)
 				b.checkApplied(r, tool, wantedRanges(t, env))

@@ -19,9 +19,9 @@ import (
 // VM, and temp paths standing for /etc/vmware, /var/lib/anyip and
 // /etc/resolv.conf.
 type box struct {
-	t                           *testing.T
-	ns                          *netnstest.NS
-	dir, cfg, state, resolvConf string
+	t                                 *testing.T
+	ns                                *netnstest.NS
+	dir, cfg, state, resolvConf, root string
 }
 
 func newBox(t *testing.T) *box {
@@ -32,11 +32,24 @@ func newBox(t *testing.T) *box {
 		cfg:        filepath.Join(dir, "etc", "vmware", "anyip-routes.cfg"),
 		state:      filepath.Join(dir, "state"),
 		resolvConf: filepath.Join(dir, "resolv.conf"),
+		// The network's files (networkd, host name, resolver) go here,
+		// never to this machine's /etc.
+		root: filepath.Join(dir, "root"),
 	}
 	if err := os.WriteFile(b.resolvConf, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// roleNICs gives the box a NIC of each role's name, as the appliance image
+// names them from their PCI slots, each linked to a peer namespace.
+func (b *box) roleNICs(roles ...string) {
+	b.t.Helper()
+	peer := netnstest.New(b.t)
+	for _, r := range roles {
+		b.ns.Veth(b.t, r, "", peer, "p-"+r, "")
+	}
 }
 
 type result struct {
@@ -50,7 +63,7 @@ func (r result) all() string { return r.stdout + r.stderr }
 func (b *box) run(p e2etest.Props, extra ...string) result {
 	b.t.Helper()
 	env := p.WriteEnv(b.t, b.t.TempDir())
-	args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf}, extra...)
+	args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root}, extra...)
 	return b.exec(args...)
 }
 
@@ -186,7 +199,7 @@ func TestMalformedEnvironment(t *testing.T) {
 	b := newBox(t)
 	env := filepath.Join(t.TempDir(), "env.xml")
 	os.WriteFile(env, []byte(`<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1"><PropertySection>`), 0o600)
-	r := b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf)
+	r := b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root)
 	b.want(r, 1)
 	if !strings.Contains(r.stdout, "malformed") {
 		t.Errorf("output does not call the environment malformed:\n%s", r.stdout)
@@ -386,7 +399,7 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2\n%s", args, r.code, r.all())
 		}
 	}
-	r := b.exec("--ovf-env", filepath.Join(b.dir, "missing.xml"), "--config", b.cfg, "--state-dir", b.state)
+	r := b.exec("--ovf-env", filepath.Join(b.dir, "missing.xml"), "--config", b.cfg, "--state-dir", b.state, "--root", b.root)
 	b.want(r, 3)
 }
 
@@ -398,7 +411,7 @@ func TestRangeLimitFromEnvironment(t *testing.T) {
 	p := e2etest.Base2NIC().With("network.workload_ip", "10.20.0.5/14", "loadbalance.service_ip_range", "10.22.0.0/15")
 	env := p.WriteEnv(t, t.TempDir())
 	runEnv := func(vars []string, extra ...string) result {
-		args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false"}, extra...)
+		args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false"}, extra...)
 		cmd := b.ns.Command(e2etest.Binary(t, "anyip-firstboot"), args...)
 		cmd.Env = append(os.Environ(), vars...)
 		code, stdout, stderr := netnstest.Exec(t, cmd)

@@ -32,9 +32,16 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 		return
 	}
 	cli.WriteFindings(w, r.Findings)
+	for _, p := range r.Parts {
+		if p.Detail != "" {
+			fmt.Fprintf(w, "%s: %s (%s)\n", p.Part, p.Result, p.Detail)
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", p.Part, p.Result)
+		}
+	}
 	switch r.Result {
 	case "invalid":
-		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s); nothing was changed.\n", cli.Summary(r.Findings))
+		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s); %s.\n", cli.Summary(r.Findings), refusedLine(r))
 		return
 	case "failed":
 		fmt.Fprintf(w, "anyip-firstboot: failed: %s\n", r.Error)
@@ -87,7 +94,7 @@ func statusLine(r *firstboot.Report) string {
 	case "ok", "unchanged":
 		fmt.Fprintf(&b, "ok: %s in place", cli.Plural(r.Routes.InPlace(), "range"))
 	case "invalid":
-		fmt.Fprintf(&b, "invalid: %s; nothing was changed", cli.Summary(r.Findings))
+		fmt.Fprintf(&b, "invalid: %s; %s", cli.Summary(r.Findings), refusedLine(r))
 	default:
 		fmt.Fprintf(&b, "failed: %s", r.Error)
 	}
@@ -96,4 +103,14 @@ func statusLine(r *firstboot.Report) string {
 		b.WriteString(f.String())
 	}
 	return b.String()
+}
+
+// refusedLine says what an invalid run left alone: everything, or the
+// refused parts while the others were applied.
+func refusedLine(r *firstboot.Report) string {
+	refused := r.Refused()
+	if len(refused) == 0 || len(refused) == len(r.Parts) {
+		return "nothing was changed"
+	}
+	return "nothing was changed for " + strings.Join(refused, ", ") + "; the other parts were applied"
 }

@@ -34,6 +34,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fl.StringVar(&o.ResolvConf, "resolv-conf", sysfacts.DefaultResolvConf, "resolver configuration whose name servers no range may contain")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "validate and print the plan; change nothing")
 	fl.BoolVar(&o.Force, "force", false, "re-apply even when the properties are unchanged since the last run")
+	fl.BoolVar(&o.Early, "early", false, "write the network only (host name, resolver, NICs), before the network starts")
+	fl.StringVar(&o.Root, "root", "/", "write the network's files under this directory instead of the running system's (set no host name, reload nothing)")
 	fl.Var(&o.output, "output", "report format: text or json")
 	o.limits.Register(fl)
 	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
@@ -56,7 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	log := cli.Logger(stderr, "anyip-firstboot")
 	r, code := firstboot.Run(ctx, o.Options, source(o.ovfEnv, stdin), log)
 	writeReport(stdout, o.output, r)
-	if o.publish && !o.DryRun {
+	if o.publish && !o.DryRun && !o.Early {
 		publish(ctx, log, r)
 	}
 	return code

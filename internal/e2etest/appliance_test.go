@@ -54,7 +54,7 @@ func newAppliance(t *testing.T) *appliance {
 func (a *appliance) firstboot(env string) string {
 	a.t.Helper()
 	out, err := a.vm.Command(e2etest.Binary(a.t, "anyip-firstboot"), "--ovf-env", env, "--config", a.cfg,
-		"--state-dir", filepath.Join(a.dir, "state"), "--resolv-conf", filepath.Join(a.dir, "resolv.conf"),
+		"--state-dir", filepath.Join(a.dir, "state"), "--resolv-conf", filepath.Join(a.dir, "resolv.conf"), "--root", filepath.Join(a.dir, "root"),
 		"--publish=false").CombinedOutput()
 	if err != nil {
 		a.t.Fatalf("anyip-firstboot: %v\n%s", err, out)

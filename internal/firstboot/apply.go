@@ -8,18 +8,35 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/render"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/state"
 )
 
-// apply writes the ranges file, then reconciles the table with it, then
-// records the run. The file goes first, so a crash between the two leaves
-// a file the next run (or anyip-routes) applies, never routes the file
-// lacks; the table is read once, by the reconcile, after the write.
-func apply(o Options, p Plan, table *routes.Table, log *slog.Logger, r *Report) int {
+// applyRanges writes the ranges file, then reconciles the table with it,
+// then records the run. The file goes first, so a crash between the two
+// leaves a file the next run (or anyip-routes) applies, never routes the
+// file lacks; the table is read once, by the reconcile, after the write.
+func applyRanges(o Options, p Plan, log *slog.Logger, r *Report) Outcome {
+	out := Outcome{Part: PartRanges}
+	if p.Refused[PartRanges] {
+		out.Result = Refused
+		log.Error("the VIP ranges are refused; the ranges file and the routes stay as they are")
+		return out
+	}
+	failed := func(err error) Outcome {
+		out.Result, out.Detail = Failed, err.Error()
+		log.Error("the VIP ranges failed", "err", err)
+		return out
+	}
+	r.Cfg.Gained, r.Cfg.Lost = prefixStrings(p.Gained), prefixStrings(p.Lost)
+	table, err := routes.Open()
+	if err != nil {
+		return failed(fmt.Errorf("open the routing table: %w", err))
+	}
+	defer table.Close()
+
 	render.Sweep(o.Config)
 	prev, err := state.Load(o.StateDir)
 	if err != nil {
@@ -32,10 +49,10 @@ func apply(o Options, p Plan, table *routes.Table, log *slog.Logger, r *Report) 
 
 	if p.CfgChanged || o.Force {
 		if err := os.MkdirAll(filepath.Dir(o.Config), 0o755); err != nil {
-			return r.fail(log, cli.ExitSystem, err)
+			return failed(err)
 		}
 		if err := render.WriteFile(o.Config, p.Cfg, 0o644); err != nil {
-			return r.fail(log, cli.ExitSystem, fmt.Errorf("write %s: %w", o.Config, err))
+			return failed(fmt.Errorf("write %s: %w", o.Config, err))
 		}
 		r.Cfg.Written = true
 		log.Info("wrote the ranges file", "path", o.Config, "gained", r.Cfg.Gained, "lost", r.Cfg.Lost)
@@ -48,9 +65,9 @@ func apply(o Options, p Plan, table *routes.Table, log *slog.Logger, r *Report) 
 	}
 	r.Routes = done(ch, len(plan.Keep))
 	if rerr == nil && same && !p.CfgChanged && ch.Empty() && !o.Force {
-		r.Result = ResultUnchanged
+		out.Result = Unchanged
 		log.Info("nothing to do: properties, file and routes are as last applied", "applied_at", prev.AppliedAt)
-		return cli.ExitOK
+		return out
 	}
 
 	rec := &state.Record{
@@ -62,7 +79,7 @@ func apply(o Options, p Plan, table *routes.Table, log *slog.Logger, r *Report) 
 		Ranges:         prefixStrings(p.Desired),
 		Result:         ResultOK,
 		Routes:         state.RouteCounts{Added: ch.Added, Removed: ch.Removed, Adopted: ch.Adopted, Kept: len(plan.Keep)},
-		Parts:          []Outcome{{Part: PartRanges, Result: ResultOK}},
+		Parts:          r.Parts,
 	}
 	for _, f := range p.Findings {
 		if f.Severity == finding.Warning {
@@ -71,17 +88,16 @@ func apply(o Options, p Plan, table *routes.Table, log *slog.Logger, r *Report) 
 	}
 	if rerr != nil {
 		rec.Result = "routes failed"
-		rec.Parts[0].Result = ResultFailed
 		if serr := state.Save(o.StateDir, rec); serr != nil {
 			log.Error("could not record the run", "err", serr)
 		}
-		return r.fail(log, cli.ExitSystem, fmt.Errorf("apply routes: %w", rerr))
+		return failed(fmt.Errorf("apply routes: %w", rerr))
 	}
 	if err := state.Save(o.StateDir, rec); err != nil {
-		return r.fail(log, cli.ExitSystem, fmt.Errorf("record the run in %s: %w", o.StateDir, err))
+		return failed(fmt.Errorf("record the run in %s: %w", o.StateDir, err))
 	}
-	r.Result = ResultOK
-	return cli.ExitOK
+	out.Result = Applied
+	return out
 }
 
 func sha256Hex(b []byte) string {

@@ -3,11 +3,17 @@
 // running system (I/O), plan what the appliance should look like (pure),
 // apply the plan (I/O), and report what happened.
 //
-// First boot is a set of parts, each an output of its own (today the VIP
-// ranges: anyip-routes.cfg and the routes of table local). Every part reads
-// its keys, is planned from them, and is applied or refused with its own
-// outcome; the report, the state record and the published status list the
-// parts' outcomes.
+// First boot is a set of independent parts (parts.go): the host name, the
+// resolver, each NIC with its route table and rules, the VIP ranges (the
+// managed block of anyip-routes.cfg and the AnyIP routes), and the rest of
+// the wizard. Each reads its keys and is applied or refused on its own: an
+// error refuses only the parts that read its key. The report, the state
+// record and the published status give each part's outcome.
+//
+// It runs twice at boot (DESIGN.md, "Order at boot"): early, before the
+// network starts, to write the network (Options.Early); and once the
+// network is online, for everything, the ranges checked against what the
+// running system shows (DHCP leases included).
 package firstboot
 
 import (
@@ -27,16 +33,26 @@ type Options struct {
 	Config     string // anyip-routes.cfg
 	StateDir   string // where the record of the last run lives
 	ResolvConf string // name servers no range may contain
-	DryRun     bool   // plan and report, change nothing
-	Force      bool   // apply even when nothing changed since the last run
+	// Root is where the network parts write (the networkd directory, the
+	// host name, the resolver), "/" on the appliance. Only with "/" is the
+	// running host name set and networkd asked to reload.
+	Root   string
+	DryRun bool // plan and report, change nothing
+	Force  bool // apply even when nothing changed since the last run
+	// Early writes the network parts only, before the network starts: no
+	// NIC is checked, no ranges applied, nothing recorded.
+	Early bool
 	// MinBits4 and MinBits6 bound the size of a range.
 	MinBits4, MinBits6 int
 }
 
+// live reports whether the run configures the running system itself.
+func (o Options) live() bool { return o.Root == "/" }
+
 // Source reads the OVF environment and names where it came from.
 type Source func(ctx context.Context) (data []byte, name string, err error)
 
-// Results of a run and of a part.
+// Results of a run.
 const (
 	ResultOK        = "ok"
 	ResultUnchanged = "unchanged"
@@ -45,9 +61,15 @@ const (
 	ResultDryRun    = "dry-run"
 )
 
-// PartRanges is the part that owns the VIP ranges: the managed block of
-// anyip-routes.cfg and the AnyIP routes.
-const PartRanges = "ranges"
+// Outcomes of a part.
+const (
+	Applied   = "applied"
+	Unchanged = "unchanged"
+	Refused   = "refused"
+	Failed    = "failed"
+	Planned   = "planned" // a dry run's
+	Checked   = "checked" // validated; applied by the image's own tools
+)
 
 // Report is what a run did, for the command's output, the published status
 // and the state record.
@@ -83,18 +105,26 @@ type RouteChange struct {
 // InPlace is the number of ranges the table holds for the file.
 func (r RouteChange) InPlace() int { return len(r.Add) + len(r.Adopt) + r.Kept }
 
-// Run reads, plans and applies, and returns the report and the exit code.
-func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report, int) {
-	r := &Report{Config: o.Config}
-	code := run(ctx, o, src, log, r)
-	r.Parts = []Outcome{{Part: PartRanges, Result: r.Result}}
-	return r, code
+// Refused lists the parts that were refused.
+func (r *Report) Refused() []string {
+	var out []string
+	for _, p := range r.Parts {
+		if p.Result == Refused {
+			out = append(out, p.Part)
+		}
+	}
+	return out
 }
 
-func run(ctx context.Context, o Options, src Source, log *slog.Logger, r *Report) int {
+// Run reads, plans and applies, and returns the report and the exit code.
+func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report, int) {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	r := &Report{Config: o.Config}
 	data, source, err := src(ctx)
 	if err != nil {
-		return r.fail(log, cli.ExitSystem, err)
+		return r, r.fail(log, err)
 	}
 	r.Source = source
 	w, err := ReadWizard(data, source)
@@ -102,49 +132,112 @@ func run(ctx context.Context, o Options, src Source, log *slog.Logger, r *Report
 		r.Findings = finding.List{finding.Errorf(source, "", "fix the OVF environment, or redeploy with the vApp options set",
 			"the OVF environment is malformed: %v", err)}
 		r.Result = ResultInvalid
-		return cli.ExitInvalid
+		return r, cli.ExitInvalid
 	}
 	log.Info("read the OVF environment", "source", source, "platform", w.Env.Platform.Kind+" "+w.Env.Platform.Version, "vcenter_id", w.Env.VCenterID)
 
 	sys, err := ReadSystem(o)
 	if err != nil {
-		return r.fail(log, cli.ExitSystem, err)
+		return r, r.fail(log, err)
 	}
 	p := MakePlan(w, sys, o)
 	r.Findings = p.Findings
-	if p.Findings.HasErrors() {
-		r.Result = ResultInvalid
-		log.Error("the configuration is invalid; nothing was changed", "summary", cli.Summary(p.Findings))
-		return cli.ExitInvalid
+	if errs, _ := p.Findings.Count(); errs > 0 {
+		log.Error("the configuration is invalid", "summary", cli.Summary(p.Findings))
 	}
-	r.Cfg.Gained, r.Cfg.Lost = prefixStrings(p.Gained), prefixStrings(p.Lost)
-
-	table, err := routes.Open()
-	if err != nil {
-		return r.fail(log, cli.ExitSystem, errorf("open the routing table: %w", err))
-	}
-	defer table.Close()
 	if o.DryRun {
-		cur, err := table.List()
-		if err != nil {
-			return r.fail(log, cli.ExitSystem, errorf("read table local: %w", err))
+		return r, dryRun(o, p, w, log, r)
+	}
+	r.Parts = applyNetwork(o, p, w, log)
+	if !o.Early {
+		r.Parts = append(r.Parts, applyRanges(o, p, log, r))
+		a := Outcome{Part: PartAppliance, Result: Checked, Detail: "validated; set by the image's own tools"}
+		if p.Refused[PartAppliance] {
+			a = Outcome{Part: PartAppliance, Result: Refused}
 		}
-		r.Routes = planned(routes.Diff(p.Desired, cur))
-		r.Result = ResultDryRun
+		r.Parts = append(r.Parts, a)
+	}
+	return r, r.settle()
+}
+
+// settle sets the run's result from its parts' and returns the exit code.
+func (r *Report) settle() int {
+	changed, refused := false, false
+	for _, p := range r.Parts {
+		switch p.Result {
+		case Failed:
+			r.Result = ResultFailed
+			if r.Error == "" {
+				r.Error = p.Part + ": " + p.Detail
+			}
+			return cli.ExitSystem
+		case Refused:
+			refused = true
+		case Applied:
+			changed = true
+		}
+	}
+	switch {
+	case refused || r.Findings.HasErrors():
+		r.Result = ResultInvalid
+		return cli.ExitInvalid
+	case changed:
+		r.Result = ResultOK
+	default:
+		r.Result = ResultUnchanged
+	}
+	return cli.ExitOK
+}
+
+func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
+	r.Result = ResultDryRun
+	for _, part := range []string{PartHostname, PartResolver} {
+		r.Parts = append(r.Parts, planned(part, p.Refused))
+	}
+	for _, n := range w.Config.NICs {
+		r.Parts = append(r.Parts, planned(nicPart(n.Role), p.Refused))
+	}
+	if o.Early {
 		return cli.ExitOK
 	}
-	return apply(o, p, table, log, r)
+	r.Parts = append(r.Parts, planned(PartRanges, p.Refused))
+	if p.Refused[PartRanges] {
+		return r.settleDry()
+	}
+	r.Cfg.Gained, r.Cfg.Lost = prefixStrings(p.Gained), prefixStrings(p.Lost)
+	table, err := routes.Open()
+	if err != nil {
+		return r.fail(log, errorf("open the routing table: %w", err))
+	}
+	defer table.Close()
+	cur, err := table.List()
+	if err != nil {
+		return r.fail(log, errorf("read table local: %w", err))
+	}
+	pl := routes.Diff(p.Desired, cur)
+	r.Routes = RouteChange{Add: prefixStrings(pl.Add), Remove: prefixStrings(pl.Delete), Adopt: prefixStrings(pl.Adopt), Kept: len(pl.Keep)}
+	return r.settleDry()
 }
 
-func (r *Report) fail(log *slog.Logger, code int, err error) int {
+func (r *Report) settleDry() int {
+	if r.Findings.HasErrors() {
+		r.Result = ResultInvalid
+		return cli.ExitInvalid
+	}
+	return cli.ExitOK
+}
+
+func planned(part string, refused map[string]bool) Outcome {
+	if refused[part] {
+		return Outcome{Part: part, Result: Refused}
+	}
+	return Outcome{Part: part, Result: Planned}
+}
+
+func (r *Report) fail(log *slog.Logger, err error) int {
 	r.Result, r.Error = ResultFailed, err.Error()
 	log.Error("run failed", "err", err)
-	return code
-}
-
-// planned is what a plan would do to the routes.
-func planned(p routes.Plan) RouteChange {
-	return RouteChange{Add: prefixStrings(p.Add), Remove: prefixStrings(p.Delete), Adopt: prefixStrings(p.Adopt), Kept: len(p.Keep)}
+	return cli.ExitSystem
 }
 
 // done is what a reconcile did: the changes that happened, and the ranges

@@ -12,42 +12,62 @@ import (
 
 // Plan is what a run would do, decided without touching anything.
 type Plan struct {
-	// Findings are every problem found; any error means nothing applies.
+	// Findings are every problem found; an error refuses the parts that
+	// read its key (Refused), and the others go on.
 	Findings finding.List
+	Refused  map[string]bool
 	// Hash identifies the non-secret properties (never a secret: a hash
 	// of a short password is a guessing oracle).
 	Hash string
 	// Cfg is the ranges file to write; CfgChanged says whether it differs
-	// from the file as it is.
+	// from the file as it is. Unset when the ranges are refused.
 	Cfg        []byte
 	CfgChanged bool
 	// Gained and Lost are the ranges the file gains and loses.
 	Gained, Lost []netip.Prefix
 	// Desired are the ranges the table must hold: the file's, sorted.
 	Desired []netip.Prefix
+	// Network is what the host name, resolver and NIC parts write.
+	Network NetworkPlan
 }
 
 // MakePlan checks the wizard's configuration and the ranges file against
-// the system and, when all is well, renders the file to write. It is pure.
+// the system, and renders what each part that is not refused writes. It is
+// pure.
 func MakePlan(w *Wizard, sys System, o Options) Plan {
 	p := Plan{Hash: w.Props.Hash()}
 	cfg, fs := cfgfile.Parse(o.Config, sys.Cfg)
 	p.Findings = append(slices.Clip(w.Findings), fs...)
-	against := validate.Against{Facts: sys.Facts, Own: w.Config.Rules(), MinBits4: o.MinBits4, MinBits6: o.MinBits6}
-	p.Findings = append(p.Findings, against.Rewrite(cfg, w.Config.Ranges())...)
-	if p.Findings.HasErrors() {
+	if o.Early {
+		// Before the network starts there is nothing to check the ranges
+		// against: the NICs' rules cover every range given, and the run
+		// once the network is online writes them for the ranges it accepts.
+		p.Refused = refused(p.Findings, o.Config)
+		p.Refused[PartRanges] = true
+		p.Network = PlanNetwork(w, append(cfg.Prefixes(), w.Config.ServiceRanges...), p.Refused)
 		return p
 	}
+	p.Findings = append(p.Findings, CheckNICs(w, sys.Links)...)
+	against := validate.Against{Facts: sys.Facts, Own: w.Config.Rules(), MinBits4: o.MinBits4, MinBits6: o.MinBits6}
+	p.Findings = append(p.Findings, against.Rewrite(cfg, w.Config.Ranges())...)
+	p.Refused = refused(p.Findings, o.Config)
 
-	wizard := make([]netip.Prefix, 0, len(w.Config.ServiceRanges))
-	for _, r := range w.Config.ServiceRanges {
-		if !slices.Contains(wizard, r) {
-			wizard = append(wizard, r)
+	// The NICs' rules follow the ranges the file will hold, or, when the
+	// ranges are refused, those it holds now.
+	rules := cfg.Prefixes()
+	if !p.Refused[PartRanges] {
+		wizard := make([]netip.Prefix, 0, len(w.Config.ServiceRanges))
+		for _, r := range w.Config.ServiceRanges {
+			if !slices.Contains(wizard, r) {
+				wizard = append(wizard, r)
+			}
 		}
+		p.Cfg, p.Desired = cfg.Rewrite(wizard)
+		p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
+		p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
+		rules = p.Desired
 	}
-	p.Cfg, p.Desired = cfg.Rewrite(wizard)
-	p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
-	p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
+	p.Network = PlanNetwork(w, rules, p.Refused)
 	return p
 }
 

@@ -79,3 +79,32 @@ func TestPlanRefusesWhatTheSystemNeeds(t *testing.T) {
 		t.Errorf("no error naming %s:1 and the gateway:\n%v", cfgPath, p.Findings)
 	}
 }
+
+// An error refuses the parts that read its key, a ranges file line refuses
+// the ranges, and an error naming no part's key refuses every part.
+func TestRefused(t *testing.T) {
+	e := func(where string) finding.Finding { return finding.Errorf(where, "", "", "bad") }
+	for _, c := range []struct {
+		fs   finding.List
+		want []string
+	}{
+		{finding.List{e("network.hostname")}, []string{PartHostname}},
+		{finding.List{finding.Warnf("network.hostname", "", "", "odd")}, nil},
+		{finding.List{e(cfgPath + ":3")}, []string{PartRanges}},
+		{finding.List{e("network.workload_ip")}, []string{PartWorkload, PartRanges}},
+		{finding.List{e("appliance.root_pwd")}, []string{PartAppliance}},
+		{finding.List{e("LoadBalance.Service_IP_Range")}, []string{PartHostname, PartResolver, PartManagement, PartWorkload, PartFrontend, PartRanges, PartAppliance}},
+	} {
+		got := refused(c.fs, cfgPath)
+		var parts []string
+		for p := range got {
+			parts = append(parts, p)
+		}
+		slices.Sort(parts)
+		want := slices.Clone(c.want)
+		slices.Sort(want)
+		if !slices.Equal(parts, want) {
+			t.Errorf("refused(%v) = %v, want %v", c.fs, parts, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 
 	"github.com/anyip/anyip/internal/appliance"
@@ -42,6 +43,8 @@ type System struct {
 	Cfg []byte
 	// Facts are the addresses, default gateways and name servers in use.
 	Facts validate.Facts
+	// Links are the names of the network interfaces.
+	Links []string
 }
 
 // ReadSystem reads the ranges file and the system's facts.
@@ -54,6 +57,15 @@ func ReadSystem(o Options) (System, error) {
 	s.Cfg = data
 	if s.Facts, err = sysfacts.Gather(o.ResolvConf); err != nil {
 		return s, fmt.Errorf("read the system's addresses and routes: %w", err)
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return s, fmt.Errorf("list the network interfaces: %w", err)
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 {
+			s.Links = append(s.Links, i.Name)
+		}
 	}
 	return s, nil
 }

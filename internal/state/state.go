@@ -41,7 +41,8 @@ type Record struct {
 // Outcome is how one part of first boot ended (the VIP ranges, ...).
 type Outcome struct {
 	Part   string `json:"part" yaml:"part"`
-	Result string `json:"result" yaml:"result"`
+	Result string `json:"result" yaml:"result"` // applied, unchanged, refused, failed, planned, checked
+	Detail string `json:"detail,omitempty" yaml:"detail,omitempty"`
 }
 
 // RouteCounts says what the route apply did: changes that happened, not
