@@ -39,7 +39,6 @@ func files(t *testing.T, n Network) map[string]string {
 	return m
 }
 
-
 // The 3-NIC example: static addresses everywhere; the VIP ranges lie in the
 // frontend network, so replies from them use the frontend table; backends
 // are reached through the workload table.
