@@ -134,6 +134,7 @@ var installed = []string{
 	tablesPath,
 	cfgPath,
 	"/lib/systemd/system/anyip-firstboot.service",
+	"/lib/systemd/system/anyip-network.service",
 	"/lib/systemd/system/anyip-routes.service",
 	sysctlPath,
 	"/usr/lib/systemd/network/10-anyip-frontend.link",
@@ -167,6 +168,9 @@ func (s *staged) checkInstalled() {
 			s.t.Errorf("%s still holds @SBINDIR@", p)
 		}
 		cmd := strings.TrimSuffix(u, ".service")
+		if cmd == "anyip-network" {
+			cmd = "anyip-firstboot --early" // the early half of first boot
+		}
 		if !bytes.Contains(data, []byte("\nExecStart=/usr/sbin/"+cmd)) {
 			s.t.Errorf("%s: ExecStart does not run /usr/sbin/%s", p, cmd)
 		}

@@ -19,7 +19,7 @@ import (
 )
 
 // The units the project ships, by file name in systemd/.
-var units = []string{"anyip-firstboot.service", "anyip-routes.service"}
+var units = []string{"anyip-firstboot.service", "anyip-network.service", "anyip-routes.service"}
 
 // sbinDir returns a directory holding freshly built anyip-firstboot and
 // anyip-routes, to stand for @SBINDIR@: systemd-analyze verify checks that
@@ -315,12 +315,12 @@ func TestFirstbootUnit(t *testing.T) {
 
 	// Sandbox: may write what the command writes by default, and no more.
 	wantValue(t, u, name, "Service", "ProtectSystem", "strict")
-	for _, p := range []string{cfgfile.DefaultPath, filepath.Join(state.DefaultDir, "firstboot.yaml")} {
+	for _, p := range append([]string{cfgfile.DefaultPath, filepath.Join(state.DefaultDir, "firstboot.yaml")}, networkPaths...) {
 		if !writable(u, p) {
 			t.Errorf("%s: ProtectSystem=strict and nothing makes %s writable", name, p)
 		}
 	}
-	if writable(u, "/etc/passwd") || writable(u, "/usr/sbin/anyip-firstboot") {
+	if writable(u, "/usr/sbin/anyip-firstboot") || writable(u, "/var/lib/dpkg/status") {
 		t.Errorf("%s: writable paths too broad: %q", name, u.words("Service", "ReadWritePaths"))
 	}
 	if slices.Contains(u.words("Service", "ConfigurationDirectory"), "vmware") {
@@ -338,6 +338,37 @@ func TestFirstbootUnit(t *testing.T) {
 		if v := u.get("Service", k); v != "" && v != "no" && v != "auto" {
 			t.Errorf("%s: %s=%s would hide the CD-ROM of the ISO transport", name, k, v)
 		}
+	}
+}
+
+// What first boot's network parts write, early and late.
+var networkPaths = []string{"/etc/systemd/network/10-anyip-management.network", "/etc/hostname", "/etc/resolv.conf"}
+
+// The early half of first boot runs before networkd starts, writes the
+// network and nothing else, and is bounded in time.
+func TestNetworkUnit(t *testing.T) {
+	const name = "anyip-network.service"
+	u := readUnit(t, name)
+	wantValue(t, u, name, "Service", "Type", "oneshot")
+	wantValue(t, u, name, "Service", "ExecStart", "@SBINDIR@/anyip-firstboot --early")
+	wantValue(t, u, name, "Unit", "DefaultDependencies", "no")
+	wantWords(t, u, name, "Unit", "Before", "network-pre.target", "systemd-networkd.service", "anyip-firstboot.service")
+	wantWords(t, u, name, "Unit", "Wants", "network-pre.target")
+	wantWords(t, u, name, "Install", "WantedBy", "multi-user.target")
+	if ts := u.get("Service", "TimeoutStartSec"); ts == "" || ts == "infinity" {
+		t.Errorf("%s: TimeoutStartSec=%q would hold the network back for ever", name, ts)
+	}
+	wantValue(t, u, name, "Service", "ProtectSystem", "strict")
+	for _, p := range networkPaths {
+		if !writable(u, p) {
+			t.Errorf("%s: nothing makes %s writable", name, p)
+		}
+	}
+	if caps := u.words("Service", "CapabilityBoundingSet"); slices.Contains(caps, "CAP_NET_ADMIN") || !slices.Contains(caps, "CAP_SYS_ADMIN") {
+		t.Errorf("%s: CapabilityBoundingSet=%q: the host name needs CAP_SYS_ADMIN, and no route is touched this early", name, caps)
+	}
+	if !slices.Contains(u.words("Service", "SystemCallFilter"), "sethostname") {
+		t.Errorf("%s: sethostname is not allowed", name)
 	}
 }
 
@@ -404,7 +435,8 @@ var exposure = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 func TestUnitsExposure(t *testing.T) {
 	sbin := sbinDir(t)
 	max := map[string]float64{
-		"anyip-firstboot.service": 3.5, // root, host network, devices (ISO transport)
+		"anyip-firstboot.service": 3.5, // root, host network, devices (ISO transport), writes /etc, sets the host name
+		"anyip-network.service":   3.5, // root, devices (ISO transport), writes /etc, sets the host name
 		"anyip-routes.service":    2.5, // root, host network, CAP_NET_ADMIN
 	}
 	for _, p := range installedUnits(t, sbin) {
