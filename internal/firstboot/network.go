@@ -42,7 +42,10 @@ type NetworkPlan struct {
 // written for (the wizard's and the ranges file's).
 func PlanNetwork(w *Wizard, ranges []netip.Prefix, refused map[string]bool) NetworkPlan {
 	p := NetworkPlan{Files: map[string][]byte{}}
-	n := netconf.FromConfig(w.Config, ranges)
+	n := netconf.Network{Nameservers: w.Config.Nameservers, Ranges: ranges, Backends: w.Config.AdditionalNetworks}
+	for _, nic := range w.Config.NICs {
+		n.NICs = append(n.NICs, netconf.NIC{Role: nic.Role, Addr: nic.Addr, Gateway: nic.Gateway})
+	}
 	for _, f := range netconf.Render(n) {
 		role := strings.TrimSuffix(strings.TrimPrefix(f.Name, netconf.FilePrefix), ".network")
 		if refused[nicPart(role)] {

@@ -30,8 +30,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/anyip/anyip/internal/appliance"
 )
 
 // The route tables of the networks that are not management, and their
@@ -76,20 +74,29 @@ type File struct {
 	Data []byte
 }
 
+// NIC is one of the appliance's NICs as configured: its role, and its
+// address and gateway (invalid for DHCP and for none).
+type NIC struct {
+	Role    string
+	Addr    netip.Prefix
+	Gateway netip.Addr
+}
+
+// Static reports whether the NIC has a configured address (not DHCP).
+func (n NIC) Static() bool { return n.Addr.IsValid() }
+
+// Subnet is the NIC's network, e.g. 10.0.0.5/24 → 10.0.0.0/24.
+func (n NIC) Subnet() netip.Prefix { return n.Addr.Masked() }
+
 // Network is what Render needs of the configuration.
 type Network struct {
-	NICs        []appliance.NIC // management, workload and, with the frontend option, frontend
+	NICs        []NIC // management, workload and, with the frontend option, frontend
 	Nameservers []netip.Addr
 	// Ranges are the VIP ranges (the wizard's and the operator's): each is
 	// routed from the table of the network that faces it.
 	Ranges []netip.Prefix
 	// Backends are the additional workload networks.
 	Backends []netip.Prefix
-}
-
-// FromConfig takes the network settings of c.
-func FromConfig(c appliance.Config, ranges []netip.Prefix) Network {
-	return Network{NICs: c.NICs, Nameservers: c.Nameservers, Ranges: ranges, Backends: c.AdditionalNetworks}
 }
 
 // table is the route table of a role; 0 for management (the main table).
@@ -112,7 +119,7 @@ func (n Network) Facing(p netip.Prefix) string {
 			return nic.Role
 		}
 	}
-	if slices.ContainsFunc(n.NICs, func(nic appliance.NIC) bool { return nic.Role == Frontend }) {
+	if slices.ContainsFunc(n.NICs, func(nic NIC) bool { return nic.Role == Frontend }) {
 		return Frontend
 	}
 	return Workload
@@ -131,7 +138,7 @@ const header = `# Written by anyip-firstboot from the vApp properties network.*;
 # at every boot. Change the properties in vCenter, not this file.
 `
 
-func (n Network) render(nic appliance.NIC) []byte {
+func (n Network) render(nic NIC) []byte {
 	var b strings.Builder
 	b.WriteString(header)
 	fmt.Fprintf(&b, "\n[Match]\nName=%s\n", nic.Role)

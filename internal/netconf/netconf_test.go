@@ -4,12 +4,10 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/anyip/anyip/internal/appliance"
 )
 
-func nic(role, addr, gw string) appliance.NIC {
-	n := appliance.NIC{Role: role}
+func nic(role, addr, gw string) NIC {
+	n := NIC{Role: role}
 	if addr != "" {
 		n.Addr = netip.MustParsePrefix(addr)
 	}
@@ -44,7 +42,7 @@ func files(t *testing.T, n Network) map[string]string {
 // are reached through the workload table.
 func TestRenderThreeStaticNICs(t *testing.T) {
 	n := Network{
-		NICs: []appliance.NIC{
+		NICs: []NIC{
 			nic(Management, "10.40.10.5/24", "10.40.10.1"),
 			nic(Workload, "10.40.20.5/24", "10.40.20.1"),
 			nic(Frontend, "10.40.30.5/24", "10.40.30.1"),
@@ -135,7 +133,7 @@ Priority=10300
 // range elsewhere has a rule of its own.
 func TestRenderTwoNICsRangesFaceWorkload(t *testing.T) {
 	n := Network{
-		NICs:   []appliance.NIC{nic(Management, "10.40.10.5/24", "10.40.10.1"), nic(Workload, "10.40.20.5/24", "10.40.20.1")},
+		NICs:   []NIC{nic(Management, "10.40.10.5/24", "10.40.10.1"), nic(Workload, "10.40.20.5/24", "10.40.20.1")},
 		Ranges: prefixes("10.40.20.128/26", "192.168.77.0/24"),
 	}
 	got := files(t, n)["10-anyip-workload.network"]
@@ -157,7 +155,7 @@ func TestRenderTwoNICsRangesFaceWorkload(t *testing.T) {
 // rule lets all traffic use the lease's link route.
 func TestRenderDHCP(t *testing.T) {
 	n := Network{
-		NICs:   []appliance.NIC{nic(Management, "", ""), nic(Workload, "", ""), nic(Frontend, "", "")},
+		NICs:   []NIC{nic(Management, "", ""), nic(Workload, "", ""), nic(Frontend, "", "")},
 		Ranges: prefixes("10.40.30.64/26"),
 	}
 	got := files(t, n)
@@ -194,7 +192,7 @@ Priority=10400
 }
 
 func TestFacing(t *testing.T) {
-	three := Network{NICs: []appliance.NIC{nic(Management, "10.40.10.5/24", ""), nic(Workload, "10.40.20.5/24", ""), nic(Frontend, "", "")}}
+	three := Network{NICs: []NIC{nic(Management, "10.40.10.5/24", ""), nic(Workload, "10.40.20.5/24", ""), nic(Frontend, "", "")}}
 	two := Network{NICs: three.NICs[:2]}
 	for _, c := range []struct {
 		n    Network
