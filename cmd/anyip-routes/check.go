@@ -29,6 +29,11 @@ WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
   probe          (--probe) no other host on the link answers for a range
                  address (ARP, IPv6 neighbour solicitation)
   vip            a VIP HAProxy binds in each range accepts a TCP connection
+  network        each NIC first boot configured is up, holds its address and
+                 reaches its gateway
+  reply-path     a reply from each range leaves through the NIC facing it
+  backends       each additional workload network is routed through the
+                 workload gateway
 
 Exit status: 0 all passed (warnings allowed), 1 a check failed, 2 usage,
 3 a check could not be run.
@@ -52,6 +57,7 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
 	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, "--probe: addresses probed per range at most")
 	fl.Var(&output, "output", "report format: text or json")
+	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
 	if code, ok := parse(fl, args); !ok {
 		return code

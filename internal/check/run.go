@@ -43,6 +43,12 @@ type Options struct {
 
 	// DialTimeout bounds each TCP connection of the VIP check.
 	DialTimeout time.Duration
+
+	// NetworkDir holds first boot's networkd files, whose NICs, reply path
+	// and backends the network checks compare with the kernel; "" skips
+	// them. Kernel answers them (SystemKernel when nil).
+	NetworkDir string
+	Kernel     Kernel
 }
 
 // Run runs the checklist on the running system.
@@ -114,7 +120,39 @@ func Run(ctx context.Context, o Options) *Report {
 		targets, idle := PlanVIPs(hc, ranges)
 		rs = append(rs, VIP(ctx, targets, idle, probe.TCP, o.DialTimeout))
 	}
+
+	// 9-11. The network first boot wrote.
+	rs = append(rs, networkChecks(o, ranges)...)
 	return NewReport(rs)
+}
+
+func networkChecks(o Options, ranges []netip.Prefix) []Result {
+	names := []string{NameNetwork, NameReplyPath, NameBackends}
+	if o.NetworkDir == "" {
+		var rs []Result
+		for _, n := range names {
+			rs = append(rs, Result{Name: n, Status: Skip, Summary: "not asked for"})
+		}
+		return rs
+	}
+	ws, err := ReadNetwork(o.NetworkDir)
+	var rs []Result
+	for _, n := range names {
+		switch {
+		case err != nil:
+			rs = append(rs, Result{Name: n, Status: Error, Summary: "cannot read first boot's network files: " + err.Error()})
+		case len(ws) == 0:
+			rs = append(rs, skipNetwork(n, o.NetworkDir))
+		}
+	}
+	if rs != nil {
+		return rs
+	}
+	k := o.Kernel
+	if k == nil {
+		k = SystemKernel{}
+	}
+	return []Result{Network(ws, k), ReplyPath(ws, ranges, k), Backends(ws, k)}
 }
 
 func listTable() (routes.Current, error) {

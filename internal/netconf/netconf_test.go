@@ -217,3 +217,46 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// What Render writes, Parse reads back: addresses, gateways, tables, rules.
+func TestParseReadsRender(t *testing.T) {
+	n := Network{
+		NICs:     []NIC{nic(Management, "10.40.10.5/24", "10.40.10.1"), nic(Workload, "10.40.20.5/24", "10.40.20.1"), nic(Frontend, "", "")},
+		Ranges:   prefixes("10.40.30.64/26", "10.40.20.128/26"),
+		Backends: prefixes("10.41.0.0/16"),
+	}
+	var ws []*Written
+	for _, f := range Render(n) {
+		w, err := Parse(f.Name, f.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	m, wl, fe := ws[0], ws[1], ws[2]
+	if m.Name != Management || m.Gateway != netip.MustParseAddr("10.40.10.1") || m.Table != 0 || len(m.Address) != 1 {
+		t.Errorf("management: %+v", m)
+	}
+	if wl.Table != TableWorkload || wl.TableGW != netip.MustParseAddr("10.40.20.1") || len(wl.Backends) != 1 || wl.Backends[0] != netip.MustParsePrefix("10.41.0.0/16") {
+		t.Errorf("workload: %+v", wl)
+	}
+	if !fe.DHCP || fe.Table != TableFrontend || fe.TableGW.IsValid() {
+		t.Errorf("frontend: %+v", fe)
+	}
+	for _, c := range []struct {
+		addr  string
+		nic   string
+		table int
+	}{
+		{"10.40.30.70", Frontend, TableFrontend},  // a range the frontend faces
+		{"10.40.20.130", Workload, TableWorkload}, // inside the workload subnet
+		{"10.40.10.9", "", 0},                     // management: the main table
+	} {
+		if nic, table := Facing(ws, netip.MustParseAddr(c.addr)); nic != c.nic || table != c.table {
+			t.Errorf("Facing(%s) = %s %d, want %s %d", c.addr, nic, table, c.nic, c.table)
+		}
+	}
+	if _, err := Parse("x.network", []byte("[Match]\nName=workload\n[RoutingPolicyRule]\nFrom=10.0.0.300/24\n")); err == nil || !strings.Contains(err.Error(), "x.network:4") {
+		t.Errorf("a bad value: %v", err)
+	}
+}
