@@ -141,3 +141,18 @@ func TestEarlyWritesTheNetworkOnly(t *testing.T) {
 		t.Errorf("the early run checked NICs or ranges:\n%s", r.stdout)
 	}
 }
+
+// Under the test suites a run without --root would write this machine's
+// own network: it fails before it reads anything, and says why.
+func TestNoLiveRootUnderTests(t *testing.T) {
+	b := newBox(t)
+	env := e2etest.Base2NIC().WriteEnv(t, t.TempDir())
+	r := b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false")
+	b.want(r, 3)
+	if !strings.Contains(r.stdout+r.stderr, "refusing to write this machine's own network") {
+		t.Errorf("no reason given:\n%s%s", r.stdout, r.stderr)
+	}
+	if b.readCfg() != "" {
+		t.Error("the refused run wrote the ranges file")
+	}
+}

@@ -18,7 +18,9 @@ package firstboot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"net/netip"
 	"time"
 
@@ -45,6 +47,11 @@ type Options struct {
 	// MinBits4 and MinBits6 bound the size of a range.
 	MinBits4, MinBits6 int
 }
+
+// NoLiveRootEnv, when set, makes a run with Root "/" fail before it reads
+// anything: the test suites set it, so that a test that forgets --root can
+// never write the test machine's own /etc or set its host name.
+const NoLiveRootEnv = "ANYIP_NO_LIVE_ROOT"
 
 // live reports whether the run configures the running system itself.
 func (o Options) live() bool { return o.Root == "/" }
@@ -122,6 +129,9 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 		o.Root = "/"
 	}
 	r := &Report{Config: o.Config}
+	if o.live() && os.Getenv(NoLiveRootEnv) != "" && !o.DryRun {
+		return r, r.fail(log, fmt.Errorf("refusing to write this machine's own network (%s is set): give --root", NoLiveRootEnv))
+	}
 	data, source, err := src(ctx)
 	if err != nil {
 		return r, r.fail(log, err)

@@ -57,6 +57,12 @@ type NS struct {
 	Handle netns.NsHandle
 }
 
+// Every test binary that makes namespaces runs the project's commands, and
+// first boot writes the network of the machine it runs on unless given
+// --root: with this set (and inherited by every command a test starts), a
+// test that forgets --root fails instead of writing this machine's /etc.
+func init() { os.Setenv("ANYIP_NO_LIVE_ROOT", "1") }
+
 // addMu serialises `ip netns add` within one test binary: the first call
 // sets up the /run/netns mount and concurrent first calls can trip over
 // each other.
