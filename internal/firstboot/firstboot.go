@@ -20,8 +20,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/anyip/anyip/internal/cli"
