@@ -73,7 +73,7 @@ func TestCreateTempSurvivesASweep(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for range 50 {
+			for range 3 {
 				Sweep(path)
 			}
 		}()
