@@ -1,6 +1,10 @@
 package routes
 
 import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -129,4 +133,49 @@ func TestApplyAdoptWithoutTheRoute(t *testing.T) {
 		t.Fatalf("Apply = %+v, %v; want 2 adopted", res, err)
 	}
 	checkPrefixes(t, "ours", anyipRoutes(t, ns), pfxs("10.99.8.0/24", "2001:db8:8::/64"))
+}
+
+// Many adoptions through windows far smaller than the plan: each pair of
+// messages (ours, the old route's removal) goes into one sendmsg whatever
+// the window's room, and every range ends with exactly one route, ours.
+func TestAdoptManyInSmallWindows(t *testing.T) {
+	ns, tbl := open(t)
+	tbl.setWindow(64, 17*maxRouteMsg) // bytes for an odd count of the longest messages
+	var batch strings.Builder
+	var desired []netip.Prefix
+	for i := range 45 {
+		p4 := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 60, byte(i), 0}), 24)
+		p6 := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x60, byte(i)}), 48)
+		fmt.Fprintf(&batch, "route add local %s dev lo table local\nroute add local %s dev lo table local proto static\n", p4, p6)
+		desired = append(desired, p4, p6)
+	}
+	for i := range 7 { // plain additions among them
+		desired = append(desired, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 61, byte(i), 0}), 24))
+	}
+	f := filepath.Join(t.TempDir(), "batch")
+	if err := os.WriteFile(f, []byte(batch.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run(t, "ip", "-batch", f)
+
+	plan, res := mustReconcile(t, tbl, desired)
+	if len(plan.Adopt) != 90 || res.Adopted != 90 || res.Added != 7 {
+		t.Fatalf("plan %v, result %+v; want 90 adopted, 7 added", plan, res)
+	}
+	if tbl.split != 0 {
+		t.Errorf("%d adoptions were sent in two windows", tbl.split)
+	}
+	checkPrefixes(t, "ours", anyipRoutes(t, ns), sorted(desired))
+	n := 0
+	for _, r := range kernelRoutes(t, ns) {
+		if r.Table == "local" && r.Dev == "lo" && r.Protocol != "kernel" {
+			n++
+			if r.Protocol != strconv.Itoa(Protocol) {
+				t.Errorf("left behind: %v", r)
+			}
+		}
+	}
+	if n != len(desired) {
+		t.Errorf("%d routes on lo, want one for each of the %d ranges", n, len(desired))
+	}
 }

@@ -50,6 +50,7 @@ type Table struct {
 	batch  int // bytes per sendmsg
 
 	overruns int // windows whose acks overflowed the receive buffer (for tests)
+	split    int // adoption pairs sent in two windows (for tests: must stay 0)
 
 	sbuf  []byte // outgoing messages
 	dbuf  []byte // dump replies
@@ -392,6 +393,9 @@ func (t *Table) pipeline(ops []op) {
 			end++
 		}
 		t.seq = base + uint32(end-start) - 1
+		if ops[end-1].withNext {
+			t.split++
+		}
 		if sent > 0 {
 			t.exchange(buf, ops[start:end], base, sent)
 		}
