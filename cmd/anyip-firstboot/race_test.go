@@ -75,7 +75,7 @@ func TestConcurrentRunsConverge(t *testing.T) {
 	}
 	foreign := otherRoutes(t, b.ns)
 
-	setA, setB := manyRanges(1000, 0), manyRanges(1000, 500) // half shared
+	setA, setB := manyRanges(500, 0), manyRanges(500, 250) // half shared
 	envs := []string{bigProps(setA).WriteEnv(t, t.TempDir()), bigProps(setB).WriteEnv(t, t.TempDir())}
 	firstboot := func(env string) *exec.Cmd {
 		return b.ns.Command(e2etest.Binary(t, "anyip-firstboot"), "--ovf-env", env, "--config", b.cfg,
