@@ -74,10 +74,12 @@ type service struct {
 	routeLog reminder
 
 	// What the table held after the last reconcile, as STATUS tells it.
-	tableKnown bool     // it could be read (false until then, or when it cannot)
-	inPlace    int      // desired ranges routed on lo: ours, adopted or the kernel's
-	missing    []string // "PREFIX: why" for each desired range the table lacks
-	stuck      []string // "PREFIX: why" for each route of ours that could not be removed
+	tableKnown bool // it could be read (false until then, or when it cannot)
+	inPlace    int  // desired ranges routed on lo: ours, adopted or the kernel's
+	// The desired ranges the table lacks, and the routes of ours that could
+	// not be removed: counted, and the first few kept as "PREFIX: why".
+	missing, stuck   []string
+	nMissing, nStuck int
 
 	// seen identifies the version of the file last read, so that a
 	// reconcile finds out about an edit whose event has not come yet.
@@ -441,7 +443,19 @@ func (s *service) reconcile(reason string) bool {
 // ranges when it succeeded; when changes failed, what a fresh look at the
 // table shows, with the kernel's reason for each range it lacks.
 func (s *service) takeStock(res routes.Result, err error) {
-	s.missing, s.stuck = nil, nil
+	s.missing, s.stuck, s.nMissing, s.nStuck = nil, nil, 0, 0
+	lacks := func(p netip.Prefix, why string) {
+		s.nMissing++
+		if len(s.missing) < maxStatusRanges {
+			s.missing = append(s.missing, p.String()+": "+why)
+		}
+	}
+	holds := func(p netip.Prefix, why string) {
+		s.nStuck++
+		if len(s.stuck) < maxStatusRanges {
+			s.stuck = append(s.stuck, p.String()+": "+why)
+		}
+	}
 	var ae *routes.ApplyError
 	switch {
 	case err == nil:
@@ -453,7 +467,7 @@ func (s *service) takeStock(res routes.Result, err error) {
 	}
 	why := make(map[netip.Prefix]string, len(res.Failures))
 	for _, f := range res.Failures {
-		if _, dup := why[f.Prefix]; !dup {
+		if _, dup := why[f.Prefix]; !dup && f.Err != nil {
 			why[f.Prefix] = f.Err.Error()
 		}
 	}
@@ -463,10 +477,10 @@ func (s *service) takeStock(res routes.Result, err error) {
 		s.tableKnown, s.inPlace = true, len(s.desired)
 		for _, f := range res.Failures {
 			if f.Op == "delete" {
-				s.stuck = append(s.stuck, f.Prefix.String()+": "+why[f.Prefix])
+				holds(f.Prefix, why[f.Prefix])
 			} else {
 				s.inPlace--
-				s.missing = append(s.missing, f.Prefix.String()+": "+why[f.Prefix])
+				lacks(f.Prefix, why[f.Prefix])
 			}
 		}
 		return
@@ -491,11 +505,11 @@ func (s *service) takeStock(res routes.Result, err error) {
 		if w == "" {
 			w = "not in the table"
 		}
-		s.missing = append(s.missing, p.String()+": "+w)
+		lacks(p, w)
 	}
 	for _, f := range res.Failures {
 		if f.Op == "delete" && ours[f.Prefix] && !wanted[f.Prefix] {
-			s.stuck = append(s.stuck, f.Prefix.String()+": "+why[f.Prefix])
+			holds(f.Prefix, why[f.Prefix])
 		}
 	}
 }
@@ -548,17 +562,17 @@ func (s *service) status() string {
 	case !s.tableKnown:
 		fmt.Fprintf(&b, "%s wanted %s; the routing table could not be read", countRanges(len(s.desired)), from)
 		lastErr = append(lastErr, s.routeErr)
-	case len(s.missing) == 0:
+	case s.nMissing == 0:
 		fmt.Fprintf(&b, "%s in place %s", countRanges(s.inPlace), from)
 	default:
 		fmt.Fprintf(&b, "%d of %s in place %s; ", s.inPlace, countRanges(len(s.desired)), from)
-		b.WriteString(listSome(s.missing))
+		b.WriteString(listSome(s.missing, s.nMissing))
 	}
-	if s.applied && s.tableKnown && len(s.stuck) > 0 {
+	if s.applied && s.tableKnown && s.nStuck > 0 {
 		b.WriteString("; not removed: ")
-		b.WriteString(listSome(s.stuck))
+		b.WriteString(listSome(s.stuck, s.nStuck))
 	}
-	if s.applied && s.tableKnown && len(s.missing) == 0 && len(s.stuck) == 0 {
+	if s.applied && s.tableKnown && s.nMissing == 0 && s.nStuck == 0 {
 		lastErr = append(lastErr, s.routeErr) // the lock, say
 	}
 	var errs []string
@@ -574,12 +588,13 @@ func (s *service) status() string {
 	return b.String()
 }
 
-// listSome joins the first few items, and counts the rest.
-func listSome(items []string) string {
-	if len(items) <= maxStatusRanges {
-		return strings.Join(items, "; ")
+// listSome joins the items kept of n, and counts the rest.
+func listSome(items []string, n int) string {
+	s := strings.Join(items, "; ")
+	if n > len(items) {
+		s += fmt.Sprintf("; and %d more", n-len(items))
 	}
-	return strings.Join(items[:maxStatusRanges], "; ") + fmt.Sprintf("; and %d more", len(items)-maxStatusRanges)
+	return s
 }
 
 // fileID tells versions of a file apart without reading it: a rename into
