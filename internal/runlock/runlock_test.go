@@ -50,7 +50,7 @@ func TestExcludes(t *testing.T) {
 func TestDeadHolderReleases(t *testing.T) {
 	flock, err := exec.LookPath("flock")
 	if err != nil {
-		t.Skip("flock(1) not installed")
+		t.Fatalf("flock(1) (util-linux) not installed: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "lock")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
