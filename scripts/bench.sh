@@ -48,6 +48,9 @@ BIN=$(realpath "$BIN")
 FIRSTBOOT=$(realpath "$FIRSTBOOT")
 
 work=$(mktemp -d)
+# The run lock of the commands timed: in the work directory, not this
+# machine's /run/anyip/lock.
+export ANYIP_LOCK="$work/lock"
 seq=0
 NS=
 cleanup() {

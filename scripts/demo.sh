@@ -16,6 +16,8 @@ trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 : >"$work/resolv.conf"
+# The namespace's own run lock, not this machine's /run/anyip/lock.
+export ANYIP_LOCK="$work/lock"
 run() {
 	ip netns exec "$ns" bin/anyip-firstboot --ovf-env "$env" --config "$work/anyip-routes.cfg" \
 		--state-dir "$work/state" --resolv-conf "$work/resolv.conf" --root "$work/root" "$@"

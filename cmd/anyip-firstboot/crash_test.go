@@ -83,8 +83,10 @@ func TestKilledFirstBootIsRepairedByTheNextRun(t *testing.T) {
 		if got := b.readCfg(); got != cfgB {
 			t.Fatalf("trial %d: after the repair run the cfg differs from a clean run's", i)
 		}
-		if tmp, _ := filepath.Glob(filepath.Join(filepath.Dir(b.cfg), ".*.tmp-*")); len(tmp) > 0 {
-			t.Fatalf("trial %d: temp files left behind: %v", i, tmp)
+		for _, dir := range []string{filepath.Dir(b.cfg), b.state} {
+			if tmp, _ := filepath.Glob(filepath.Join(dir, ".*.anyip-tmp-*")); len(tmp) > 0 {
+				t.Fatalf("trial %d: temp files left behind: %v", i, tmp)
+			}
 		}
 	}
 	t.Logf("%d trials, %d killed, %d left the table between the two sets (a full switch takes %v)", i, killed, midway, full)

@@ -267,6 +267,44 @@ func TestSecondRunIsANoOp(t *testing.T) {
 	wantRoutes(t, b.routes(), routes1...)
 }
 
+// A run that changes nothing still clears away what killed runs left in
+// both directories (their temp files), and nothing of the operator's.
+func TestUnchangedRunSweepsStaleTempFiles(t *testing.T) {
+	b := newBox(t)
+	p := e2etest.Base3NIC()
+	b.want(b.run(p), 0)
+	dirs := []string{filepath.Dir(b.cfg), b.state}
+	stale := []string{
+		filepath.Join(dirs[0], ".anyip-routes.cfg.anyip-tmp-4242"),
+		filepath.Join(dirs[1], ".firstboot.yaml.anyip-tmp-4242"),
+	}
+	keep := []string{
+		filepath.Join(dirs[0], ".anyip-routes.cfg.tmp-backup"),
+		filepath.Join(dirs[0], "anyip-routes.cfg.orig"),
+		filepath.Join(dirs[1], ".firstboot.yaml.tmp-old"),
+	}
+	for _, f := range append(slices.Clone(stale), keep...) {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := b.run(p)
+	b.want(r, 0)
+	if !strings.Contains(r.stdout, "nothing to do") {
+		t.Fatalf("second run was not a no-op:\n%s", r.stdout)
+	}
+	for _, f := range stale {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s left behind (err %v)", f, err)
+		}
+	}
+	for _, f := range keep {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("the operator's %s was removed: %v", f, err)
+		}
+	}
+}
+
 // vCenter adds a range after the operator added one by hand: the next run
 // adds the new range, keeps the hand line, and applies all of them.
 func TestPropertiesGainARangeWithHandEdit(t *testing.T) {

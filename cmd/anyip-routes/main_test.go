@@ -202,6 +202,34 @@ func TestForeignRoutesSurviveUpAndDown(t *testing.T) {
 	}
 }
 
+// A file saved with old Mac line ends (bare CR) holds its ranges: read as
+// one long comment line it would mean "no ranges", and up would remove
+// every route.
+func TestUpReadsBareCRLineEnds(t *testing.T) {
+	b := newBox(t)
+	b.writeCfg("10.20.0.128/28", "fd00:20::/112")
+	b.want(b.run("up"), 0)
+	if err := os.WriteFile(b.cfg, []byte("# VIPs\r10.20.0.128/28\rfd00:20::/112\r10.20.0.144/28\r"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := b.run("up")
+	b.want(r, 0)
+	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
+	if !strings.Contains(r.stdout, "added 10.20.0.144/28\n") || strings.Contains(r.stdout, "removed 10.") {
+		t.Errorf("up output:\n%s", r.stdout)
+	}
+	// A bad line is named by its number, counting bare CRs as line ends.
+	if err := os.WriteFile(b.cfg, []byte("10.20.0.128/28\rbogus\r"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = b.run("up")
+	b.want(r, 1)
+	if !strings.Contains(r.all(), b.cfg+":2") {
+		t.Errorf("the bad line is not named as line 2:\n%s", r.all())
+	}
+	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
+}
+
 // A wanted range the old shell service left (proto boot) is adopted: one
 // route, now ours, never a moment without one.
 func TestUpAdoptsTheOldServicesRoutes(t *testing.T) {

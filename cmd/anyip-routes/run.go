@@ -13,6 +13,7 @@ import (
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/sysfacts"
 	"github.com/anyip/anyip/internal/validate"
 )
@@ -31,6 +32,9 @@ type options struct {
 	// file broken while the VM was down still comes up with its VIPs.
 	// Empty: none kept.
 	stateDir string
+	// lock is the run lock every writer of the file and the table holds
+	// (runlock.Path: $ANYIP_LOCK for tests, no flag).
+	lock string
 }
 
 // newFlags makes a verb's flag set, printing text before the flags on
@@ -87,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if env := os.Getenv(configEnv); env != "" {
 		defConfig = env
 	}
-	o := options{limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6)}
+	o := options{limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6), lock: runlock.Path()}
 	fl, usage := newFlags(name, usageText, stderr)
 	o.config, o.resolvConf = defConfig, sysfacts.DefaultResolvConf
 	o.register(fl)
@@ -122,17 +126,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	switch verb {
 	case "up":
-		return up(o, stdout, stderr)
+		return up(ctx, o, stdout, stderr)
 	case "down":
-		return down(stdout, stderr)
+		return down(ctx, o, stdout, stderr)
 	case "watch":
 		return serve(ctx, o, stderr)
 	}
 	return usage("unknown verb %q", verb)
 }
 
+// cliLockWait bounds how long up and down wait for another run (first
+// boot, the service's reconcile) to finish with the file and the table.
+const cliLockWait = time.Minute
+
+// lockRun takes the run lock for up or down.
+func lockRun(ctx context.Context, o options) (*runlock.Lock, error) {
+	l, err := runlock.Acquire(ctx, o.lock, cliLockWait)
+	if errors.Is(err, runlock.ErrBusy) {
+		return nil, fmt.Errorf("%w; nothing was changed: try again when it is done", err)
+	}
+	return l, err
+}
+
 // up reconciles once.
-func up(o options, stdout, stderr io.Writer) int {
+func up(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
 	fail := func(code int, format string, a ...any) int {
@@ -141,6 +158,13 @@ func up(o options, stdout, stderr io.Writer) int {
 		return code
 	}
 
+	// From reading the file to the last route change: a first boot that
+	// writes the file meanwhile must not have its ranges undone.
+	lock, err := lockRun(ctx, o)
+	if err != nil {
+		return fail(cli.ExitSystem, "%v", err)
+	}
+	defer lock.Release()
 	l, err := load(o)
 	if err != nil {
 		return fail(cli.ExitSystem, "%v", err)
@@ -173,9 +197,15 @@ func up(o options, stdout, stderr io.Writer) int {
 }
 
 // down removes our routes.
-func down(stdout, stderr io.Writer) int {
+func down(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
+	lock, err := lockRun(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return cli.ExitSystem
+	}
+	defer lock.Release()
 	table, err := routes.Open()
 	if err != nil {
 		out.Flush()

@@ -19,6 +19,7 @@ import (
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/render"
 	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/sdnotify"
 	"github.com/anyip/anyip/internal/watch"
 )
@@ -37,6 +38,15 @@ const (
 	maxDriftGap = 30 * time.Second
 	// maxLoggedFindings bounds the lines one rejected file gets in the log.
 	maxLoggedFindings = 20
+	// A route failure that lasts is logged when it starts, then reminded
+	// after remindFirst, doubling up to remindMax, and when it clears.
+	remindFirst = time.Minute
+	remindMax   = time.Hour
+	// lockWait bounds the wait for another run (first boot, up) to finish
+	// with the file and the table; the watchdog must still be pinged.
+	lockWait = 10 * time.Second
+	// maxStatusRanges bounds the ranges STATUS names one by one.
+	maxStatusRanges = 3
 )
 
 // need says what a pending action must do.
@@ -61,6 +71,19 @@ type service struct {
 
 	fileErr  string // why the file on disk is not what is applied ("" if it is)
 	routeErr string // why the table is not in line ("" if it is)
+	routeLog reminder
+
+	// What the table held after the last reconcile, as STATUS tells it.
+	tableKnown bool // it could be read (false until then, or when it cannot)
+	inPlace    int  // desired ranges routed on lo: ours, adopted or the kernel's
+	// The desired ranges the table lacks, and the routes of ours that could
+	// not be removed: counted, and the first few kept as "PREFIX: why".
+	missing, stuck   []string
+	nMissing, nStuck int
+
+	// seen identifies the version of the file last read, so that a
+	// reconcile finds out about an edit whose event has not come yet.
+	seen fileID
 
 	lastRejected string // findings of the last rejected file, logged once
 	lastWarned   string // warnings of the applied file, logged once
@@ -76,7 +99,7 @@ type service struct {
 // leaving the routes in place, and ExitSystem when it cannot start.
 func serve(ctx context.Context, o options, stderr io.Writer) int {
 	log := cli.Logger(stderr, name)
-	s := &service{o: o, log: log}
+	s := &service{o: o, log: log, routeLog: reminder{first: remindFirst, max: remindMax}}
 	logf := func(msg string, args ...any) { log.Info(msg, args...) }
 
 	notifier, err := sdnotify.New()
@@ -117,9 +140,6 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	s.act(needReload, "start")
-	if !s.applied {
-		s.applyLastGood()
-	}
 	// Ready even if the file was rejected: the routes are as they were,
 	// the error is in STATUS and the log, and the service is watching
 	// for the fix. Failing the unit would not bring a single VIP back,
@@ -216,11 +236,30 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 }
 
 // act does what is pending: reload the file (and reconcile to it), or
-// only reconcile the table to the file last applied.
+// only reconcile the table to the file last applied. It holds the run lock
+// throughout, so that first boot or `up` never interleave with it: the
+// file it reads is the file whose ranges it applies.
 func (s *service) act(n need, reason string) {
 	s.retryAt = time.Time{}
+	lock, err := runlock.Acquire(context.Background(), s.o.lock, lockWait)
+	if err != nil {
+		s.failRoutes(err)
+		return
+	}
+	defer lock.Release()
+	if n&needReload == 0 && s.applied && currentFileID(s.o.config) != s.seen {
+		// Changed since it was read (by the run that held the lock
+		// just now, say): its event is on its way, but putting the
+		// table back to the old version meanwhile would take the new
+		// ranges down for a moment.
+		n |= needReload
+	}
 	if n&needReload != 0 {
 		s.reload()
+		if !s.applied && reason == "start" {
+			s.applyLastGood()
+			return
+		}
 		s.reconcile(reason)
 		return
 	}
@@ -243,6 +282,7 @@ func (s *service) act(n need, reason string) {
 // a bad, missing or unreadable one leaves the desired state (and the
 // routes) as they are, and is reported.
 func (s *service) reload() {
+	s.seen = currentFileID(s.o.config)
 	l, err := load(s.o)
 	if err != nil {
 		msg := err.Error()
@@ -380,6 +420,7 @@ func (s *service) reconcile(reason string) bool {
 	for _, c := range ch.List {
 		s.log.Info("range "+c.Verb, "range", c.Prefix, "reason", reason)
 	}
+	s.takeStock(res, err)
 	if err != nil {
 		var ae *routes.ApplyError
 		if !errors.As(err, &ae) {
@@ -391,32 +432,151 @@ func (s *service) reconcile(reason string) bool {
 		s.failRoutes(err)
 		return !ch.Empty()
 	}
-	if s.routeErr != "" {
-		s.log.Info("the routes are in line again")
+	if ok, lasted := s.routeLog.cleared(time.Now()); ok {
+		s.log.Info("the routes are in line again", "after", lasted.Round(time.Second))
 	}
 	s.routeErr = ""
 	return !ch.Empty()
 }
 
+// takeStock records what the table holds after a reconcile: all desired
+// ranges when it succeeded; when changes failed, what a fresh look at the
+// table shows, with the kernel's reason for each range it lacks.
+func (s *service) takeStock(res routes.Result, err error) {
+	s.missing, s.stuck, s.nMissing, s.nStuck = nil, nil, 0, 0
+	lacks := func(p netip.Prefix, why string) {
+		s.nMissing++
+		if len(s.missing) < maxStatusRanges {
+			s.missing = append(s.missing, p.String()+": "+why)
+		}
+	}
+	holds := func(p netip.Prefix, why string) {
+		s.nStuck++
+		if len(s.stuck) < maxStatusRanges {
+			s.stuck = append(s.stuck, p.String()+": "+why)
+		}
+	}
+	var ae *routes.ApplyError
+	switch {
+	case err == nil:
+		s.tableKnown, s.inPlace = true, len(s.desired)
+		return
+	case !errors.As(err, &ae):
+		s.tableKnown = false // could not read it, or the exchange broke
+		return
+	}
+	why := make(map[netip.Prefix]string, len(res.Failures))
+	for _, f := range res.Failures {
+		if _, dup := why[f.Prefix]; !dup && f.Err != nil {
+			why[f.Prefix] = f.Err.Error()
+		}
+	}
+	cur, lerr := s.table.List()
+	if lerr != nil {
+		// Go by the failures alone.
+		s.tableKnown, s.inPlace = true, len(s.desired)
+		for _, f := range res.Failures {
+			if f.Op == "delete" {
+				holds(f.Prefix, why[f.Prefix])
+			} else {
+				s.inPlace--
+				lacks(f.Prefix, why[f.Prefix])
+			}
+		}
+		return
+	}
+	present := make(map[netip.Prefix]bool, len(cur.Ours)+len(cur.Foreign))
+	ours := make(map[netip.Prefix]bool, len(cur.Ours))
+	for _, p := range cur.Ours {
+		present[p], ours[p] = true, true
+	}
+	for _, r := range cur.Foreign {
+		present[r.Prefix] = true
+	}
+	wanted := make(map[netip.Prefix]bool, len(s.desired))
+	s.tableKnown, s.inPlace = true, 0
+	for _, p := range s.desired {
+		wanted[p] = true
+		if present[p] {
+			s.inPlace++
+			continue
+		}
+		w := why[p]
+		if w == "" {
+			w = "not in the table"
+		}
+		lacks(p, w)
+	}
+	for _, f := range res.Failures {
+		if f.Op == "delete" && ours[f.Prefix] && !wanted[f.Prefix] {
+			holds(f.Prefix, why[f.Prefix])
+		}
+	}
+}
+
+// failRoutes notes a reconcile that failed, schedules the retry, and logs
+// it when it is news or a reminder is due.
 func (s *service) failRoutes(err error) {
 	s.routeErr = err.Error()
 	s.retryAt = time.Now().Add(retryAfter)
-	s.log.Error("cannot bring the routes in line; will try again", "err", err, "retry_in", retryAfter)
+	n := s.routeLog.failed(time.Now(), failureKey(err))
+	switch {
+	case !n.log:
+	case n.reminder:
+		s.log.Error("the routes are still not in line", "err", err, "since", n.since.UTC().Format(time.RFC3339),
+			"failures_since_last_line", n.repeats, "retry_every", retryAfter, "next_reminder_in", n.nextIn)
+	default:
+		s.log.Error("cannot bring the routes in line; retrying every "+retryAfter.String()+", reminding less and less often", "err", err,
+			"next_reminder_in", n.nextIn)
+	}
 }
 
-// status is the one line systemd shows for the service.
+// failureKey tells one lasting failure from another: the changes that
+// failed and why, not how many changes the attempt made ("1 of 5" at the
+// start is "1 of 1" on the retry).
+func failureKey(err error) string {
+	var ae *routes.ApplyError
+	if !errors.As(err, &ae) {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, f := range ae.Failures {
+		b.WriteString(f.Error())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// status is the one line systemd shows for the service. It says what the
+// table holds, not what the file asks for.
 func (s *service) status() string {
 	var b strings.Builder
+	from := "from " + s.o.config
+	if s.fileErr != "" {
+		from = "from the last good version of " + s.o.config
+	}
+	lastErr := []string{s.fileErr}
 	switch {
 	case !s.applied:
 		b.WriteString("no ranges applied yet (the routes stay as they were)")
-	case s.fileErr != "":
-		fmt.Fprintf(&b, "%s in place from the last good version of %s", countRanges(len(s.desired)), s.o.config)
+	case !s.tableKnown:
+		fmt.Fprintf(&b, "%s wanted %s; the routing table could not be read", countRanges(len(s.desired)), from)
+		lastErr = append(lastErr, s.routeErr)
+	case s.nMissing == 0:
+		fmt.Fprintf(&b, "%s in place %s", countRanges(s.inPlace), from)
 	default:
-		fmt.Fprintf(&b, "%s in place from %s", countRanges(len(s.desired)), s.o.config)
+		fmt.Fprintf(&b, "%d of %s in place %s; ", s.inPlace, countRanges(len(s.desired)), from)
+		b.WriteString(listSome(s.missing, s.nMissing))
+	}
+	if s.applied && s.tableKnown && s.nStuck > 0 {
+		b.WriteString("; not removed: ")
+		b.WriteString(listSome(s.stuck, s.nStuck))
+	}
+	if s.applied && s.tableKnown && s.nMissing == 0 && s.nStuck == 0 {
+		lastErr = append(lastErr, s.routeErr) // the lock, say
 	}
 	var errs []string
-	for _, e := range []string{s.fileErr, s.routeErr} {
+	for _, e := range lastErr {
 		if e != "" {
 			errs = append(errs, e)
 		}
@@ -426,4 +586,28 @@ func (s *service) status() string {
 		b.WriteString(strings.Join(errs, "; "))
 	}
 	return b.String()
+}
+
+// listSome joins the items kept of n, and counts the rest.
+func listSome(items []string, n int) string {
+	s := strings.Join(items, "; ")
+	if n > len(items) {
+		s += fmt.Sprintf("; and %d more", n-len(items))
+	}
+	return s
+}
+
+// fileID tells versions of a file apart without reading it: a rename into
+// place changes the inode, an edit in place the size or the times.
+type fileID struct {
+	dev, ino, size uint64
+	mtime, ctime   int64
+}
+
+func currentFileID(path string) fileID {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), st.Ino, uint64(st.Size), st.Mtim.Nano(), st.Ctim.Nano()}
 }

@@ -103,6 +103,13 @@ func TestParse(t *testing.T) {
 		{"no final newline", "10.0.0.0/24\n10.0.1.0/24", []entry{{1, "10.0.0.0/24", false}, {2, "10.0.1.0/24", false}}, 0, 0, nil},
 		{"CRLF", "# office\r\n10.0.0.0/24\r\n\r\n10.0.1.0/24\r\n", []entry{{2, "10.0.0.0/24", false}, {4, "10.0.1.0/24", false}}, 0, 0, nil},
 		{"UTF-8 BOM", "\ufeff10.0.0.0/24\n", []entry{{1, "10.0.0.0/24", false}}, 0, 0, nil},
+		// Old Mac line ends: as text this would be one comment line, and
+		// no ranges at all.
+		{"bare CR", "# office\r10.0.0.0/24\r\r10.0.1.0/24\r", []entry{{2, "10.0.0.0/24", false}, {4, "10.0.1.0/24", false}}, 0, 0, nil},
+		{"block with bare CR", "# hand\r10.9.0.0/24\r" + BeginMarker + "\r10.0.0.0/24\r" + EndMarker + "\r",
+			[]entry{{2, "10.9.0.0/24", false}, {4, "10.0.0.0/24", true}}, 3, 5, nil},
+		{"error with bare CR names its line", "10.0.0.0/24\rbogus\r10.0.1.0/24", []entry{{1, "10.0.0.0/24", false}, {3, "10.0.1.0/24", false}}, 0, 0,
+			[]want{{E, 2, "bogus", "not a CIDR", ""}}},
 		{"UTF-8 BOM before a comment", "\ufeff# ranges\r\n10.0.0.0/24\r\n", []entry{{2, "10.0.0.0/24", false}}, 0, 0, nil},
 		{"bare addresses", "10.0.0.5\n2001:db8::5\n", []entry{{1, "10.0.0.5/32", false}, {2, "2001:db8::5/128", false}}, 0, 0, nil},
 		{"IPv6", "2001:db8:20::/64\n", []entry{{1, "2001:db8:20::/64", false}}, 0, 0, nil},

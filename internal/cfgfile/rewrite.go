@@ -67,7 +67,7 @@ func (f *File) Rewrite(ranges []netip.Prefix) ([]byte, []netip.Prefix) {
 		case skip[n]:
 		default:
 			out.Write(line)
-			if line[len(line)-1] != '\n' {
+			if !textfile.HasEnd(line) { // a bare CR is a line end too
 				out.WriteByte('\n')
 			}
 		}

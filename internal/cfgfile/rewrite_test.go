@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -249,5 +250,27 @@ func TestCfgUnion(t *testing.T) {
 				t.Errorf("old %q: block lines %q, want %q", old, inner, lines)
 			}
 		}
+	}
+}
+
+// A file with old Mac line ends (bare CR) is lines like any other: the
+// operator's are kept byte for byte, line ends included, and the block
+// replaces exactly the block.
+func TestRewriteBareCR(t *testing.T) {
+	old := "# hand\r10.9.0.0/24\r" + cfgfile.BeginMarker + "\r10.0.0.0/24\r" + cfgfile.EndMarker + "\r10.8.0.0/24\r"
+	out := render(t, old, prefixes("10.1.0.0/24"))
+	f := parse(t, out)
+	var got []string
+	for _, e := range f.Entries {
+		got = append(got, e.Prefix.String()+" managed="+strconv.FormatBool(e.Managed))
+	}
+	if want := []string{"10.9.0.0/24 managed=false", "10.1.0.0/24 managed=true", "10.8.0.0/24 managed=false"}; !slices.Equal(got, want) {
+		t.Errorf("rewritten file holds %v, want %v:\n%q", got, want, out)
+	}
+	if !bytes.HasPrefix(out, []byte("# hand\r10.9.0.0/24\r")) || !bytes.HasSuffix(out, []byte(cfgfile.EndMarker+"\n10.8.0.0/24\r")) {
+		t.Errorf("operator lines not kept byte for byte: %q", out)
+	}
+	if again := render(t, string(out), prefixes("10.1.0.0/24")); !bytes.Equal(again, out) {
+		t.Errorf("second rewrite differs:\n%q\n---\n%q", out, again)
 	}
 }

@@ -37,7 +37,10 @@ func applyRanges(o Options, p Plan, log *slog.Logger, r *Report) Outcome {
 	}
 	defer table.Close()
 
+	// Temp files of runs killed before their rename; an unchanged run
+	// writes neither file, so it sweeps both here.
 	render.Sweep(o.Config)
+	render.Sweep(state.Path(o.StateDir))
 	prev, err := state.Load(o.StateDir)
 	if err != nil {
 		log.Warn("could not read the last run's record; re-applying", "err", err)

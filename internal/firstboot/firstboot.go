@@ -27,6 +27,7 @@ import (
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/state"
 )
 
@@ -123,6 +124,10 @@ func (r *Report) Refused() []string {
 	return out
 }
 
+// lockWait bounds how long first boot waits for another run (the service's
+// reconcile, `anyip-routes up`) to finish with the file and the table.
+const lockWait = 2 * time.Minute
+
 // Run reads, plans and applies, and returns the report and the exit code.
 func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report, int) {
 	if o.Root == "" {
@@ -145,6 +150,18 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 		return r, cli.ExitInvalid
 	}
 	log.Info("read the OVF environment", "source", source, "platform", w.Env.Platform.Kind+" "+w.Env.Platform.Version, "vcenter_id", w.Env.VCenterID)
+
+	// From reading the ranges file to the last route change and the
+	// record: `anyip-routes up`, the service or another first boot must
+	// not read the file before this run writes it, and apply it after.
+	// (The early half writes neither.)
+	if !o.DryRun && !o.Early {
+		lock, err := runlock.Acquire(ctx, runlock.Path(), lockWait)
+		if err != nil {
+			return r, r.fail(log, err)
+		}
+		defer lock.Release()
+	}
 
 	sys, err := ReadSystem(o)
 	if err != nil {

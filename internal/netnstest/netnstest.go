@@ -34,6 +34,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/runlock"
 )
 
 // RequireEnv names the environment variable that turns "cannot create a
@@ -55,6 +57,9 @@ type NS struct {
 	Name string
 	// Handle is an open descriptor of the namespace, valid until cleanup.
 	Handle netns.NsHandle
+	// Lock is the run lock (runlock) of the commands run by Command: one
+	// per namespace, as one appliance has one, and never the host's.
+	Lock string
 }
 
 // Every test binary that makes namespaces runs the project's commands, and
@@ -93,7 +98,7 @@ func New(t testing.TB) *NS {
 	if err != nil {
 		unavailable(t, "ip netns add %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 	}
-	n := &NS{Name: name, Handle: netns.None()}
+	n := &NS{Name: name, Handle: netns.None(), Lock: filepath.Join(t.TempDir(), "anyip.lock")}
 	// Registered before anything else can fail, so the namespace goes away
 	// whatever happens next.
 	t.Cleanup(func() {
@@ -150,10 +155,21 @@ func (n *NS) Netlink(t testing.TB) *netlink.Handle {
 }
 
 // Command returns a command that runs name with args inside the namespace
-// (`ip netns exec NAME name args...`).
+// (`ip netns exec NAME env ANYIP_LOCK=... name args...`), with the
+// namespace's run lock whatever environment the caller gives it. Both ip
+// and env exec in place: the command's process is the one started.
 func (n *NS) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+	return exec.Command("ip", append([]string{"netns", "exec", n.Name, envPath(), runlock.Env + "=" + n.Lock, name}, args...)...)
 }
+
+// envPath is env(1) by its full path, found with the test's own PATH:
+// callers may give the command a PATH without it.
+var envPath = sync.OnceValue(func() string {
+	if p, err := exec.LookPath("env"); err == nil {
+		return p
+	}
+	return "/usr/bin/env"
+})
 
 // Run runs a command inside the namespace and returns its combined output.
 // A failure to run or a non-zero exit fails the test, with the output.

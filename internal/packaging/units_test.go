@@ -15,6 +15,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/state"
 )
 
@@ -272,8 +273,15 @@ func isYes(v string) bool {
 }
 
 // writable reports whether a sandboxed unit may write path: through
-// ReadWritePaths= or a StateDirectory= below /var/lib.
+// ReadWritePaths=, a StateDirectory= below /var/lib or a RuntimeDirectory=
+// below /run.
 func writable(u unit, path string) bool {
+	for _, d := range u.words("Service", "RuntimeDirectory") {
+		p := "/run/" + d
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
 	for _, p := range u.words("Service", "ReadWritePaths") {
 		p = strings.TrimLeft(p, "-+")
 		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
@@ -287,6 +295,18 @@ func writable(u unit, path string) bool {
 		}
 	}
 	return false
+}
+
+// wantRunLock checks a unit may take the run lock, and that stopping it
+// leaves the lock's directory to the other unit.
+func wantRunLock(t *testing.T, u unit, name string) {
+	t.Helper()
+	if !writable(u, runlock.DefaultPath) {
+		t.Errorf("%s: ProtectSystem=strict and nothing makes the run lock %s writable", name, runlock.DefaultPath)
+	}
+	if slices.Contains(u.words("Service", "RuntimeDirectory"), filepath.Base(filepath.Dir(runlock.DefaultPath))) && !isYes(u.get("Service", "RuntimeDirectoryPreserve")) {
+		t.Errorf("%s: RuntimeDirectoryPreserve=%q: stopping the unit would remove the lock the other unit holds", name, u.get("Service", "RuntimeDirectoryPreserve"))
+	}
 }
 
 func TestFirstbootUnit(t *testing.T) {
@@ -320,6 +340,7 @@ func TestFirstbootUnit(t *testing.T) {
 			t.Errorf("%s: ProtectSystem=strict and nothing makes %s writable", name, p)
 		}
 	}
+	wantRunLock(t, u, name)
 	if writable(u, "/usr/sbin/anyip-firstboot") || writable(u, "/var/lib/dpkg/status") {
 		t.Errorf("%s: writable paths too broad: %q", name, u.words("Service", "ReadWritePaths"))
 	}
@@ -420,6 +441,7 @@ func TestRoutesUnit(t *testing.T) {
 	if !writable(u, filepath.Join(state.DefaultDir, "x")) {
 		t.Errorf("%s: cannot write its state under %s", name, state.DefaultDir)
 	}
+	wantRunLock(t, u, name)
 	if writable(u, cfgfile.DefaultPath) {
 		t.Errorf("%s: may write %s; it only reads it", name, cfgfile.DefaultPath)
 	}

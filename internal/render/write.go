@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteFile replaces path with data so that a reader, or the next boot
@@ -20,12 +23,13 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 	}
 	Sweep(path)
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tempPattern(path))
+	tmp, unlock, err := createTemp(dir, path)
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // no-op after the rename
+	defer unlock()        // after the rename: until then Sweep must see it live
 	// CreateTemp makes the file 0600; chmod before writing so a secret
 	// written to a 0600 destination is never briefly more readable.
 	if err := tmp.Chmod(mode); err != nil {
@@ -57,14 +61,93 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 	return nil
 }
 
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+// Temp files are named "." + the file's name + tempMark + the digits
+// os.CreateTemp draws: a name no editor or backup an operator keeps beside
+// the file has, and the only names Sweep removes.
+const tempMark = ".anyip-tmp-"
 
-// Sweep removes temp files a writer of path left behind when it was killed
-// between creating and renaming one. WriteFile calls it; a run that finds
-// nothing to write calls it too. One writer per file is assumed.
+func tempPattern(path string) string { return "." + filepath.Base(path) + tempMark + "*" }
+
+// isTemp reports whether name (a base name) is a temp file of ours for
+// path.
+func isTemp(name, path string) bool {
+	digits, ok := strings.CutPrefix(name, "."+filepath.Base(path)+tempMark)
+	if !ok || digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// createTemp makes a temp file for path and holds an flock on it until
+// unlock, which is how Sweep tells a live writer's file from a dead one's.
+// The lock is on a second descriptor, so that it outlives closing the file
+// and lasts until the rename. A sweep may take a new file in the moment
+// between its creation and the lock; the name is then gone, and another
+// is made.
+func createTemp(dir, path string) (f *os.File, unlock func(), err error) {
+	for range 5 {
+		f, err := os.CreateTemp(dir, tempPattern(path))
+		if err != nil {
+			return nil, nil, err
+		}
+		lfd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil {
+			for err = unix.Flock(lfd, unix.LOCK_EX); err == unix.EINTR; {
+				err = unix.Flock(lfd, unix.LOCK_EX)
+			}
+			if err != nil {
+				unix.Close(lfd)
+			}
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		if sameFile(f, f.Name()) {
+			return f, func() { unix.Close(lfd) }, nil
+		}
+		unix.Close(lfd)
+		f.Close()
+	}
+	return nil, nil, fmt.Errorf("temp files in %s vanish as they are made", dir)
+}
+
+// sameFile reports whether name still names the open file f.
+func sameFile(f *os.File, name string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Lstat(name)
+	return err == nil && os.SameFile(a, b)
+}
+
+// Sweep removes the temp files that writers of path left behind when they
+// were killed between creating and renaming one. A temp file whose writer
+// lives is locked (createTemp), and stays; a file that is not ours by its
+// name (isTemp) is never touched. WriteFile calls it; a run that finds
+// nothing to write calls it too.
 func Sweep(path string) {
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
 	for _, s := range stale {
-		os.Remove(s)
+		if !isTemp(filepath.Base(s), path) {
+			continue
+		}
+		f, err := os.OpenFile(s, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		// Held while removing, so that its writer, if it just made it,
+		// finds it gone once it has the lock and makes another.
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && sameFile(f, s) {
+			os.Remove(s)
+		}
+		f.Close()
 	}
 }

@@ -54,8 +54,10 @@ func appendAttrU32(b []byte, typ uint16, v uint32) []byte {
 
 // appendRouteMsg appends the RTM_NEWROUTE or RTM_DELROUTE message for one
 // change, with sequence number seq. The route is the one `ip route
-// {add,replace,del} local PREFIX dev lo table local proto anyip` means; every
-// message names our protocol, so a delete can only ever hit a route of ours.
+// {add,del} local PREFIX dev lo table local proto anyip` means; every
+// message names the protocol of the route it means, so a delete can only
+// ever hit a route of ours, or (opRelease) the one foreign route named by
+// its whole key.
 func appendRouteMsg(b []byte, o *op, seq uint32, lo uint32) []byte {
 	var (
 		family uint8
@@ -70,28 +72,46 @@ func appendRouteMsg(b []byte, o *op, seq uint32, lo uint32) []byte {
 	}
 
 	typ, flags, scope := uint16(unix.RTM_NEWROUTE), uint16(unix.NLM_F_REQUEST|unix.NLM_F_ACK), uint8(unix.RT_SCOPE_HOST)
+	proto := uint8(Protocol)
 	length := unix.NLMSG_HDRLEN + unix.SizeofRtMsg + 4 + alen + 8
+	withMetric := false
 	switch o.kind {
 	case opAdd:
 		// EXCL: an existing route is reported (EEXIST), not touched.
 		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL
 	case opAdopt:
-		// REPLACE swaps the foreign route for ours in one step: the
-		// range answers throughout, and there is never a second route.
-		// The kernel picks the route to replace by prefix and metric.
-		flags |= unix.NLM_F_CREATE | unix.NLM_F_REPLACE
-		length += 8
+		// Never REPLACE: the kernel replaces the first route with the
+		// prefix and metric, whatever its device, type or protocol.
+		// CREATE alone adds ours beside the others and touches none
+		// (IPv4: EEXIST only for this very route; IPv6: EEXIST for any
+		// route on lo with that metric, hence the release goes first
+		// there). EXCL would refuse when a route on another device has
+		// the metric. Alone, without a release (the foreign route is
+		// not known), it is a plain exclusive add.
+		flags |= unix.NLM_F_CREATE
+		if !o.paired {
+			flags |= unix.NLM_F_EXCL
+		}
+		withMetric = true
+	case opRelease:
+		// The adopted route by its whole key: table, type, device,
+		// protocol and metric. Nothing else can match.
+		typ, scope, proto = unix.RTM_DELROUTE, unix.RT_SCOPE_NOWHERE, o.proto
+		withMetric = true
 	case opDelete:
 		// NOWHERE matches a route of any scope (as `ip route del` does).
 		typ, scope = unix.RTM_DELROUTE, unix.RT_SCOPE_NOWHERE
 	}
+	if withMetric {
+		length += 8
+	}
 
 	b = appendHdr(b, length, typ, flags, seq)
 	// struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-	b = append(b, family, uint8(o.prefix.Bits()), 0, 0, unix.RT_TABLE_LOCAL, Protocol, scope, unix.RTN_LOCAL, 0, 0, 0, 0)
+	b = append(b, family, uint8(o.prefix.Bits()), 0, 0, unix.RT_TABLE_LOCAL, proto, scope, unix.RTN_LOCAL, 0, 0, 0, 0)
 	b = appendAttr(b, unix.RTA_DST, addr[:alen])
 	b = appendAttrU32(b, unix.RTA_OIF, lo)
-	if o.kind == opAdopt {
+	if withMetric {
 		b = appendAttrU32(b, unix.RTA_PRIORITY, o.metric)
 	}
 	return b

@@ -12,9 +12,12 @@
 // interface addresses, routes the old shell service left with proto boot or
 // static, routes in other tables or on other devices) is never deleted or
 // changed, with one exception: a desired range that is present with a
-// foreign, non-kernel protocol is adopted, that is, the very route is
-// replaced by the same route with our protocol, so the range never has two
-// routes and never has none.
+// foreign, non-kernel protocol is adopted, that is, ours is added with the
+// same metric and that one route is deleted by its whole key (table local,
+// type local, dev lo, its protocol and metric), both in one request to the
+// kernel, so the range is left with one route on lo. Never by "replace":
+// the kernel replaces the first route with the prefix and metric, whatever
+// its device, type or protocol.
 //
 // The pure core is Diff (desired ranges + what the kernel holds -> Plan);
 // Table does the netlink I/O (List, Apply, Reconcile, Down).
@@ -51,9 +54,8 @@ const (
 type Route struct {
 	Prefix   netip.Prefix
 	Protocol uint8 // RTPROT_* number: 2 kernel, 3 boot, 4 static, ...
-	// Metric is the route's priority. Adoption replaces the route with one
-	// of the same metric: the kernel matches the route to replace by
-	// prefix and metric, and a different metric would add a second route.
+	// Metric is the route's priority. Ours takes the metric of the route
+	// it adopts, so the kernel prefers it exactly as it did the old one.
 	Metric uint32
 }
 
@@ -98,8 +100,8 @@ type Plan struct {
 	// Add: desired, no route on lo for it.
 	Add []netip.Prefix
 	// Adopt: desired and present on lo with a foreign protocol other than
-	// kernel (left by the old shell service, or by hand): the route is
-	// replaced in place by ours.
+	// kernel (left by the old shell service, or by hand): ours is added
+	// with its metric and that route removed, in one request.
 	Adopt []netip.Prefix
 	// Delete: ours, no longer desired.
 	Delete []netip.Prefix

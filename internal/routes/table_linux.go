@@ -28,7 +28,7 @@ const (
 	minWindow     = 16        // messages per sendmsg, lower bound
 	maxWindow     = 1024      // and upper bound: beyond this the gain is nil
 	maxBatchBytes = 128 << 10 // bytes per sendmsg
-	maxRouteMsg   = 64        // longest message appendRouteMsg writes (IPv6 adopt)
+	maxRouteMsg   = 64        // longest message appendRouteMsg writes (IPv6 adopt or release)
 	ackSlot       = 512       // receive slot per ack; error acks carry a short text
 	dumpBufBytes  = 64 << 10  // dump replies come in skbs of at most 32 KiB
 	recvTimeout   = 30 * time.Second
@@ -50,6 +50,7 @@ type Table struct {
 	batch  int // bytes per sendmsg
 
 	overruns int // windows whose acks overflowed the receive buffer (for tests)
+	split    int // adoption pairs sent in two windows (for tests: must stay 0)
 
 	sbuf  []byte // outgoing messages
 	dbuf  []byte // dump replies
@@ -215,9 +216,10 @@ func (t *Table) Apply(p Plan) (Result, error) {
 	}
 	var foreign []Route
 	if len(p.Adopt) > 0 {
-		// Adoption replaces the foreign route in place, which needs its
-		// metric. Without it we fall back to the default metric, which
-		// is what the old shell service's routes have.
+		// Adoption removes the foreign route by its whole key, which
+		// only the table knows. Without it the range is added
+		// exclusively: EEXIST while the foreign route is there, and
+		// nothing touched.
 		if cur, err := t.list(); err == nil {
 			foreign = cur.Foreign
 		}
@@ -277,11 +279,12 @@ type opKind uint8
 const (
 	opAdd opKind = iota
 	opAdopt
+	opRelease // the other half of an adoption: delete the foreign route
 	opDelete
 )
 
 func (k opKind) String() string {
-	return [...]string{"add", "adopt", "delete"}[k]
+	return [...]string{"add", "adopt", "adopt", "delete"}[k]
 }
 
 // opState is where one route change stands.
@@ -299,8 +302,15 @@ type op struct {
 	kind   opKind
 	state  opState
 	prefix netip.Prefix
-	metric uint32
-	err    error
+	metric uint32 // adopt, release: the adopted route's metric
+	proto  uint8  // release: the adopted route's protocol
+	// paired: an adopt and its release. withNext: the first of the two,
+	// which goes into the same sendmsg as the second. The kernel handles
+	// a whole sendmsg before the call returns, so no crash of ours can
+	// fall between them: the range never ends up with two routes on lo
+	// (IPv4, ours added first) or none (IPv6, theirs removed first).
+	paired, withNext bool
+	err              error
 }
 
 func (t *Table) apply(p Plan, foreign []Route) (Result, error) {
@@ -310,24 +320,39 @@ func (t *Table) apply(p Plan, foreign []Route) (Result, error) {
 // execute turns the plan into route changes and runs them through the
 // pipeline.
 func (t *Table) execute(p Plan, foreign []Route) []op {
-	var metric map[netip.Prefix]uint32
+	var adopted map[netip.Prefix]Route
 	if len(p.Adopt) > 0 && len(foreign) > 0 {
-		metric = make(map[netip.Prefix]uint32, len(p.Adopt))
+		adopted = make(map[netip.Prefix]Route, len(p.Adopt))
 		for _, r := range foreign {
 			if r.Protocol == protoKernel {
 				continue
 			}
 			// With several foreign routes for a prefix, the one the
 			// kernel uses (lowest metric) is the one taken over.
-			if m, ok := metric[r.Prefix]; !ok || r.Metric < m {
-				metric[r.Prefix] = r.Metric
+			if a, ok := adopted[r.Prefix]; !ok || r.Metric < a.Metric {
+				adopted[r.Prefix] = r
 			}
 		}
 	}
 
-	ops := make([]op, 0, len(p.Adopt)+len(p.Add)+len(p.Delete))
+	ops := make([]op, 0, 2*len(p.Adopt)+len(p.Add)+len(p.Delete))
 	for _, pfx := range p.Adopt {
-		ops = append(ops, op{kind: opAdopt, prefix: pfx, metric: metric[pfx]})
+		r, ok := adopted[pfx]
+		if !ok {
+			ops = append(ops, op{kind: opAdopt, prefix: pfx})
+			continue
+		}
+		// Ours beside theirs at the same metric, and theirs removed by
+		// its whole key: never REPLACE (see appendRouteMsg).
+		add := op{kind: opAdopt, prefix: pfx, metric: r.Metric, paired: true}
+		rel := op{kind: opRelease, prefix: pfx, metric: r.Metric, proto: r.Protocol, paired: true}
+		if pfx.Addr().Is4() {
+			add.withNext = true
+			ops = append(ops, add, rel)
+		} else {
+			rel.withNext = true
+			ops = append(ops, rel, add)
+		}
 	}
 	for _, pfx := range p.Add {
 		ops = append(ops, op{kind: opAdd, prefix: pfx})
@@ -357,6 +382,9 @@ func (t *Table) pipeline(ops []op) {
 		base := t.seq + 1 // sequence number of ops[start]
 		end, sent := start, 0
 		for end < len(ops) && end-start < t.window && len(buf)+maxRouteMsg <= t.batch {
+			if ops[end].withNext && end > start && (end+1-start >= t.window || len(buf)+2*maxRouteMsg > t.batch) {
+				break // a pair goes out whole, in the next window
+			}
 			if o := &ops[end]; o.state == stPending {
 				buf = appendRouteMsg(buf, o, base+uint32(end-start), t.lo)
 				o.state = stSent
@@ -365,6 +393,9 @@ func (t *Table) pipeline(ops []op) {
 			end++
 		}
 		t.seq = base + uint32(end-start) - 1
+		if ops[end-1].withNext {
+			t.split++
+		}
 		if sent > 0 {
 			t.exchange(buf, ops[start:end], base, sent)
 		}
@@ -485,11 +516,11 @@ func (o *op) settle(err error) {
 	var errno syscall.Errno
 	errors.As(err, &errno)
 	switch {
-	case errno == unix.ESRCH && o.kind == opDelete:
+	case errno == unix.ESRCH && (o.kind == opDelete || o.kind == opRelease):
 		// Gone already: someone else deleted it, or a crash hit
 		// between our delete and its ack last time.
 		o.state = stDone
-	case errno == unix.EEXIST && o.kind != opDelete:
+	case errno == unix.EEXIST && (o.kind == opAdd || o.kind == opAdopt):
 		// Done already if the route there is ours (another run got
 		// here first); a route of someone else's on another device
 		// is a real conflict. verify tells them apart.
@@ -515,6 +546,10 @@ func (t *Table) verify(ops []op) {
 	for _, p := range cur.Ours {
 		ours[p] = true
 	}
+	theirs := make(map[Route]bool, len(cur.Foreign))
+	for _, r := range cur.Foreign {
+		theirs[r] = true
+	}
 	for i := range ops {
 		o := &ops[i]
 		if o.state != stUncertain {
@@ -523,6 +558,12 @@ func (t *Table) verify(ops []op) {
 		switch {
 		case err != nil:
 			o.state, o.err = stFailed, fmt.Errorf("%w (could not check the table: %v)", o.err, err)
+		case o.kind == opRelease:
+			if theirs[Route{Prefix: o.prefix, Protocol: o.proto, Metric: o.metric}] {
+				o.state = stFailed
+			} else {
+				o.state, o.err = stDone, nil
+			}
 		case ours[o.prefix] == (o.kind != opDelete):
 			o.state, o.err = stDone, nil
 		default:
@@ -534,7 +575,23 @@ func (t *Table) verify(ops []op) {
 // result counts what the ops did and gathers their failures.
 func result(ops []op) (Result, error) {
 	var r Result
-	for _, o := range ops {
+	total := 0
+	for i, o := range ops {
+		if o.kind == opRelease {
+			continue // counted with its adopt
+		}
+		total++
+		if o.paired {
+			// The adoption is done when both halves are.
+			j := i - 1
+			if o.withNext {
+				j = i + 1
+			}
+			rel := &ops[j]
+			if o.state == stDone && rel.state != stDone {
+				o.state, o.err = rel.state, fmt.Errorf("remove the old route (%s): %w", Route{Prefix: rel.prefix, Protocol: rel.proto, Metric: rel.metric}, rel.err)
+			}
+		}
 		switch {
 		case o.state != stDone:
 			r.Failures = append(r.Failures, Failure{Op: o.kind.String(), Prefix: o.prefix, Err: o.err})
@@ -547,7 +604,7 @@ func result(ops []op) (Result, error) {
 		}
 	}
 	if len(r.Failures) > 0 {
-		return r, &ApplyError{Failures: r.Failures, Total: len(ops)}
+		return r, &ApplyError{Failures: r.Failures, Total: total}
 	}
 	return r, nil
 }

@@ -21,6 +21,7 @@ func TestParseNameservers(t *testing.T) {
 		{"trailing comment", "nameserver 10.0.0.4 # office DNS\n", []string{"10.0.0.4"}},
 		{"tabs and spaces", "  nameserver\t10.0.0.5  \n", []string{"10.0.0.5"}},
 		{"CRLF", "nameserver 10.0.0.6\r\nnameserver 10.0.0.7\r\n", []string{"10.0.0.6", "10.0.0.7"}},
+		{"bare CR", "nameserver 10.0.0.6\rnameserver 10.0.0.7\r", []string{"10.0.0.6", "10.0.0.7"}},
 		{"no final newline", "nameserver 10.0.0.8", []string{"10.0.0.8"}},
 		{"IPv6 with zone", "nameserver fe80::1%eth0\nnameserver fe80::2%2\n", []string{"fe80::1", "fe80::2"}},
 		{"IPv4-mapped", "nameserver ::ffff:10.0.0.9\n", []string{"10.0.0.9"}},

@@ -4,8 +4,6 @@
 package sysfacts
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/anyip/anyip/internal/textfile"
 	"github.com/anyip/anyip/internal/validate"
 )
 
@@ -122,9 +121,8 @@ func ReadNameservers(path string) ([]netip.Addr, error) {
 // ParseNameservers reads "nameserver ADDR" lines; zones and junk are skipped.
 func ParseNameservers(data []byte) []netip.Addr {
 	var out []netip.Addr
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	for _, line := range textfile.Lines(data) {
+		fields := strings.Fields(string(line))
 		if len(fields) < 2 || fields[0] != "nameserver" {
 			continue
 		}

@@ -1,6 +1,10 @@
 // Package textfile reads the line-oriented files operators edit by hand
-// (anyip-routes.cfg, haproxy.cfg) the same way: numbered lines, "\n" or
-// "\r\n" ends, a leading UTF-8 byte-order mark ignored.
+// (anyip-routes.cfg, haproxy.cfg, resolv.conf) the same way: numbered
+// lines ending in "\n", "\r\n" or a bare "\r" (the old Mac line end, which
+// some editors and transfer tools still write), a leading UTF-8 byte-order
+// mark ignored. A bare CR is a line end, never part of a line: read as
+// text, a file with CR line ends would be one long line, which for the
+// ranges file is one comment and no ranges at all.
 package textfile
 
 import (
@@ -18,8 +22,7 @@ func Lines(data []byte) iter.Seq2[int, []byte] {
 			if n == 1 {
 				line = bytes.TrimPrefix(line, bom)
 			}
-			line = bytes.TrimSuffix(line, []byte("\n"))
-			if !yield(n, bytes.TrimSuffix(line, []byte("\r"))) {
+			if !yield(n, TrimEnd(line)) {
 				return
 			}
 		}
@@ -32,18 +35,32 @@ func Lines(data []byte) iter.Seq2[int, []byte] {
 // file where the reader does.
 func RawLines(data []byte) iter.Seq2[int, []byte] {
 	return func(yield func(int, []byte) bool) {
-		n := 0
-		for len(data) > 0 {
-			n++
-			line := data
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i+1], data[i+1:]
-			} else {
-				data = nil
+		for n := 1; len(data) > 0; n++ {
+			end := len(data)
+			if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+				end = i + 1
+				if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+					end++
+				}
 			}
-			if !yield(n, line) {
+			if !yield(n, data[:end:end]) {
 				return
 			}
+			data = data[end:]
 		}
 	}
+}
+
+// TrimEnd drops the line end of a line of RawLines: "\r\n", "\n" or "\r".
+func TrimEnd(line []byte) []byte {
+	if l, ok := bytes.CutSuffix(line, []byte("\n")); ok {
+		return bytes.TrimSuffix(l, []byte("\r"))
+	}
+	return bytes.TrimSuffix(line, []byte("\r"))
+}
+
+// HasEnd reports whether a line of RawLines has its line end (the last
+// line of a file may lack one).
+func HasEnd(line []byte) bool {
+	return len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r')
 }
