@@ -90,54 +90,21 @@ type service struct {
 
 	keptGood []byte // the last good version as saved in the state directory
 
-	driftStreak int       // drift reconciles in a row that had to change something
-	notBefore   time.Time // no drift reconcile before this
-	retryAt     time.Time // a failed reconcile is retried then (zero: none)
+	sched schedule
 }
 
 // serve runs the service until ctx ends (SIGTERM). It returns ExitOK then,
 // leaving the routes in place, and ExitSystem when it cannot start.
 func serve(ctx context.Context, o options, stderr io.Writer) int {
 	log := cli.Logger(stderr, name)
-	s := &service{o: o, log: log, routeLog: reminder{first: remindFirst, max: remindMax}}
-	logf := func(msg string, args ...any) { log.Info(msg, args...) }
-
-	notifier, err := sdnotify.New()
-	if err != nil {
-		log.Warn("not notifying systemd", "err", err)
-	}
-	defer notifier.Close()
-	wdInterval, err := sdnotify.WatchdogInterval()
-	if err != nil {
-		log.Warn("watchdog off", "err", err)
-	}
-
-	// Subscribe before the first reconcile, so no change made between
-	// the two goes unseen.
-	events, err := routes.Subscribe(func(msg string, args ...any) { log.Error(msg, args...) })
+	s := &service{o: o, log: log, routeLog: reminder{first: remindFirst, max: remindMax}, sched: newSchedule()}
+	in, err := s.open()
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return cli.ExitSystem
 	}
-	defer events.Close()
-	fw, err := watch.New(o.config, watch.Options{Log: logf})
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return cli.ExitSystem
-	}
-	defer fw.Close()
-	if s.table, err = routes.Open(); err != nil {
-		log.Error("cannot start", "err", err)
-		return cli.ExitSystem
-	}
-	defer func() {
-		if s.table != nil {
-			s.table.Close()
-		}
-	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer in.close(s)
+	notifier, events, fw, hup, wdInterval := in.notifier, in.events, in.fw, in.hup, in.wdInterval
 
 	s.act(needReload, "start")
 	// Ready even if the file was rejected: the routes are as they were,
@@ -150,9 +117,6 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 	}
 	log.Info("watching", "config", o.config, "ranges", len(s.desired), "resync", o.resync, "watchdog", wdInterval)
 
-	deb := watch.Debouncer{Quiet: quiet, Max: maxDelay}
-	var pending need
-	reason := ""
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	resync := time.NewTicker(o.resync)
@@ -166,7 +130,6 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 	}
 
 	for {
-		now := false // act at once, without debouncing
 		select {
 		case <-ctx.Done():
 			notifier.Notify(sdnotify.Stopping, sdnotify.Status("stopping; the routes stay in place"))
@@ -177,62 +140,82 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 			notifier.Notify(sdnotify.Watchdog)
 			continue
 		case <-fw.C():
-			pending |= needReload
-			reason = "file changed"
-			deb.Trigger(time.Now())
+			s.sched.event(time.Now(), needReload)
 		case <-events.C():
-			pending |= needReconcile
-			if reason == "" {
-				reason = "routes changed"
-			}
-			deb.Trigger(time.Now())
+			s.sched.event(time.Now(), needReconcile)
 		case <-resync.C:
-			pending |= needReload
-			reason, now = "periodic resync", true
+			s.sched.immediate("periodic resync")
 		case <-hup:
-			pending |= needReload
-			reason, now = "SIGHUP", true
+			s.sched.immediate("SIGHUP")
 		case <-timer.C:
 		}
-		if !s.retryAt.IsZero() && !time.Now().Before(s.retryAt) {
-			pending |= needReload
-			if reason == "" {
-				reason = "retry"
-			}
-			now = true
-		}
-
-		at, ok := deb.Next()
-		if pending == needReconcile && s.notBefore.After(at) {
-			at = s.notBefore
-		}
-		if pending != 0 && (now || (ok && !time.Now().Before(at))) {
-			deb.Reset()
-			s.act(pending, reason)
-			pending, reason = 0, ""
+		if n, reason, ok := s.sched.due(time.Now()); ok {
+			s.act(n, reason)
 			if st := s.status(); st != status {
 				status = st
 				notifier.Notify(sdnotify.Status(status))
 			}
 		}
-
 		// Wake for the next due action or retry.
-		var next time.Time
-		if at, ok := deb.Next(); ok {
-			next = at
-			if pending == needReconcile && s.notBefore.After(next) {
-				next = s.notBefore
-			}
-		}
-		if !s.retryAt.IsZero() && (next.IsZero() || s.retryAt.Before(next)) {
-			next = s.retryAt
-		}
-		if next.IsZero() {
-			timer.Stop()
-		} else {
+		if next, ok := s.sched.next(); ok {
 			timer.Reset(max(time.Until(next), 0))
+		} else {
+			timer.Stop()
 		}
 	}
+}
+
+// inputs are what the service loop listens to: systemd, the kernel's
+// route events, the file's directory, SIGHUP.
+type inputs struct {
+	notifier   *sdnotify.Notifier
+	wdInterval time.Duration
+	events     *routes.Events
+	fw         *watch.Watcher
+	hup        chan os.Signal
+}
+
+// open subscribes to everything the loop listens to, and opens the table.
+// Route events are subscribed to before the first reconcile, so that no
+// change made between the two goes unseen.
+func (s *service) open() (*inputs, error) {
+	in := &inputs{hup: make(chan os.Signal, 1)}
+	var err error
+	if in.notifier, err = sdnotify.New(); err != nil {
+		s.log.Warn("not notifying systemd", "err", err)
+	}
+	if in.wdInterval, err = sdnotify.WatchdogInterval(); err != nil {
+		s.log.Warn("watchdog off", "err", err)
+	}
+	if in.events, err = routes.Subscribe(func(msg string, args ...any) { s.log.Error(msg, args...) }); err != nil {
+		in.close(s)
+		return nil, err
+	}
+	if in.fw, err = watch.New(s.o.config, watch.Options{Log: func(msg string, args ...any) { s.log.Info(msg, args...) }}); err != nil {
+		in.close(s)
+		return nil, err
+	}
+	if s.table, err = routes.Open(); err != nil {
+		in.close(s)
+		return nil, err
+	}
+	signal.Notify(in.hup, syscall.SIGHUP)
+	return in, nil
+}
+
+func (in *inputs) close(s *service) {
+	signal.Stop(in.hup)
+	if s.table != nil {
+		s.table.Close()
+		s.table = nil
+	}
+	if in.fw != nil {
+		in.fw.Close()
+	}
+	if in.events != nil {
+		in.events.Close()
+	}
+	in.notifier.Close()
 }
 
 // act does what is pending: reload the file (and reconcile to it), or
@@ -240,7 +223,6 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 // throughout, so that first boot or `up` never interleave with it: the
 // file it reads is the file whose ranges it applies.
 func (s *service) act(n need, reason string) {
-	s.retryAt = time.Time{}
 	lock, err := runlock.Acquire(context.Background(), s.o.lock, lockWait)
 	if err != nil {
 		s.failRoutes(err)
@@ -266,15 +248,8 @@ func (s *service) act(n need, reason string) {
 	changed := s.reconcile(reason)
 	// Route events alone brought us here: the table drifted. Our own
 	// changes come back as events too, and find nothing to do.
-	if changed {
-		s.driftStreak++
-		gap := min(driftGap<<min(s.driftStreak-1, 16), maxDriftGap)
-		s.notBefore = time.Now().Add(gap)
-		if s.driftStreak == 3 {
-			s.log.Warn("routes keep drifting: another program seems to change them; putting them back less often", "next_in", gap)
-		}
-	} else {
-		s.driftStreak, s.notBefore = 0, time.Time{}
+	if gap, streak := s.sched.drifted(time.Now(), changed); streak == 3 {
+		s.log.Warn("routes keep drifting: another program seems to change them; putting them back less often", "next_in", gap)
 	}
 }
 
@@ -290,7 +265,7 @@ func (s *service) reload() {
 			s.log.Error("cannot read the ranges file; the routes stay as they are", "path", s.o.config, "err", err)
 		}
 		s.fileErr = msg
-		s.retryAt = time.Now().Add(retryAfter)
+		s.sched.failed(time.Now())
 		return
 	}
 	if l.findings.HasErrors() {
@@ -518,7 +493,7 @@ func (s *service) takeStock(res routes.Result, err error) {
 // it when it is news or a reminder is due.
 func (s *service) failRoutes(err error) {
 	s.routeErr = err.Error()
-	s.retryAt = time.Now().Add(retryAfter)
+	s.sched.failed(time.Now())
 	n := s.routeLog.failed(time.Now(), failureKey(err))
 	switch {
 	case !n.log:

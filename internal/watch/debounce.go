@@ -7,7 +7,7 @@ import "time"
 // a steady stream of triggers cannot put the action off for ever.
 //
 // It is a plain value with no goroutine or timer of its own: the caller's
-// loop asks Next when to wake up and calls Due when it does. That keeps the
+// loop asks Next when to wake up, and Resets it when it acts. That keeps the
 // timing logic testable without a clock.
 type Debouncer struct {
 	Quiet time.Duration
@@ -44,14 +44,3 @@ func (d *Debouncer) Next() (time.Time, bool) {
 
 // Reset forgets pending triggers.
 func (d *Debouncer) Reset() { d.pending = false }
-
-// Due reports whether the action is due at now; if it is, the debouncer
-// is reset, so the caller must act.
-func (d *Debouncer) Due(now time.Time) bool {
-	at, ok := d.Next()
-	if !ok || now.Before(at) {
-		return false
-	}
-	d.pending = false
-	return true
-}
