@@ -73,22 +73,7 @@ func applyRanges(o Options, p Plan, log *slog.Logger, r *Report) Outcome {
 		return out
 	}
 
-	rec := &state.Record{
-		AppliedAt:      now(),
-		Source:         r.Source,
-		PropertiesHash: p.Hash,
-		Config:         o.Config,
-		ConfigSHA256:   sha256Hex(p.Cfg),
-		Ranges:         prefixStrings(p.Desired),
-		Result:         ResultOK,
-		Routes:         state.RouteCounts{Added: ch.Added, Removed: ch.Removed, Adopted: ch.Adopted, Kept: len(plan.Keep)},
-		Parts:          r.Parts,
-	}
-	for _, f := range p.Findings {
-		if f.Severity == finding.Warning {
-			rec.Warnings = append(rec.Warnings, f)
-		}
-	}
+	rec := record(o, p, r, ch, len(plan.Keep))
 	if rerr != nil {
 		rec.Result = "routes failed"
 		if serr := state.Save(o.StateDir, rec); serr != nil {
@@ -101,6 +86,28 @@ func applyRanges(o Options, p Plan, log *slog.Logger, r *Report) Outcome {
 	}
 	out.Result = Applied
 	return out
+}
+
+// record is what the state directory keeps of an applied run: what
+// happened (the changes that were made), never a secret.
+func record(o Options, p Plan, r *Report, ch routes.Changes, kept int) *state.Record {
+	rec := &state.Record{
+		AppliedAt:      now(),
+		Source:         r.Source,
+		PropertiesHash: p.Hash,
+		Config:         o.Config,
+		ConfigSHA256:   sha256Hex(p.Cfg),
+		Ranges:         prefixStrings(p.Desired),
+		Result:         ResultOK,
+		Routes:         state.RouteCounts{Added: ch.Added, Removed: ch.Removed, Adopted: ch.Adopted, Kept: kept},
+		Parts:          r.Parts,
+	}
+	for _, f := range p.Findings {
+		if f.Severity == finding.Warning {
+			rec.Warnings = append(rec.Warnings, f)
+		}
+	}
+	return rec
 }
 
 func sha256Hex(b []byte) string {
