@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -18,10 +19,12 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/validate"
+	"go4.org/netipx"
 )
 
 const cfgPath = "/etc/vmware/anyip-routes.cfg"
@@ -290,7 +293,7 @@ func TestParseSpans(t *testing.T) {
 		}
 		var got []string
 		for _, s := range spans {
-			got = append(got, s.From.String()+"-"+s.To.String())
+			got = append(got, s.Range.From().String()+"-"+s.Range.To().String())
 		}
 		if err != nil || strings.Join(got, " ") != c.want {
 			t.Errorf("ParseSpans(%q) = %v, %v; want %s", c.in, got, err, c.want)
@@ -310,15 +313,19 @@ func TestOutside(t *testing.T) {
 		{"fd00::f0", "fd00::1ff", "fd00::100-fd00::1ff"},
 	} {
 		var got []string
-		for _, g := range Outside(a(c.from), a(c.to), ranges) {
-			got = append(got, g[0].String()+"-"+g[1].String())
+		for _, g := range Outside(netipx.IPRangeFrom(a(c.from), a(c.to)), ranges) {
+			got = append(got, g.From().String()+"-"+g.To().String())
 		}
 		if strings.Join(got, " ") != c.want {
 			t.Errorf("Outside(%s, %s) = %q, want %q", c.from, c.to, got, c.want)
 		}
 	}
-	if got := Outside(a("0.0.0.0"), a("255.255.255.255"), pfx("0.0.0.0/0")); len(got) != 0 {
+	if got := Outside(netipx.IPRangeFrom(a("0.0.0.0"), a("255.255.255.255")), pfx("0.0.0.0/0")); len(got) != 0 {
 		t.Errorf("everything covered: %v", got)
+	}
+	// The whole IPv6 space, and a range that ends at its last address.
+	if got := Outside(netipx.IPRangeFrom(a("::"), a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")), pfx("::/1")); len(got) != 1 || got[0].String() != "8000::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" {
+		t.Errorf("upper half of IPv6: %v", got)
 	}
 }
 
@@ -337,6 +344,29 @@ func TestControlPlane(t *testing.T) {
 	}
 	spans, _ = ParseSpans("10.20.0.191-10.20.0.192")
 	wantResult(t, ControlPlane(spans, f), Fail, "1 address the control plane may hand out as a VIP lies outside", "10.20.0.192 is outside every range (10.20.0.192/32)")
+
+	// Counts saturate rather than wrap: two halves of IPv6 are not
+	// "0 addresses".
+	for _, in := range []string{"::/1,8000::/1", "::/0", "::/1,8000::/1,0.0.0.0/0", "fd00::/64,fd01::/64"} {
+		spans, err := ParseSpans(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantResult(t, ControlPlane(spans, f), Fail, "2^63 or more addresses the control plane may hand out as VIPs lie outside")
+	}
+	spans, _ = ParseSpans("10.0.0.0/8,11.0.0.0/8")
+	wantResult(t, ControlPlane(spans, f), Fail, "33554368 addresses the control plane")
+}
+
+// A long value is echoed clipped, in usage errors too.
+func TestParseSpansClipsValues(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	for _, in := range []string{long, long + "/8", "10.0.0.1-" + long} {
+		_, err := ParseSpans(in)
+		if err == nil || len(err.Error()) > 2*finding.MaxMessage {
+			t.Errorf("ParseSpans(%d bytes): error of %d bytes", len(in), len(fmt.Sprint(err)))
+		}
+	}
 }
 
 // fakeSystemctl writes a systemctl stand-in printing the given answers
