@@ -147,8 +147,26 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 // address on a non-loopback interface, no ranges overlap, and none is
 // special-use space or absurdly large.
 func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Result {
+	r, _ := safety(f, facts, minBits4, minBits6)
+	return r
+}
+
+// safety is Safety, and also reports which ranges it refuses: those are
+// never probed.
+func safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) (Result, func(netip.Prefix) bool) {
 	r := Result{Name: NameSafety}
 	fs := validate.Against{Facts: facts, MinBits4: minBits4, MinBits6: minBits6}.File(f)
+	at := make(map[string]netip.Prefix, len(f.Entries))
+	for _, e := range f.Entries {
+		at[f.Where(e.Line)] = e.Prefix
+	}
+	refused := map[netip.Prefix]bool{}
+	for _, x := range fs {
+		if p, ok := at[x.Where]; ok && x.Severity == finding.Error {
+			refused[p] = true
+		}
+	}
+	unsafe := func(p netip.Prefix) bool { return refused[p] }
 	for _, x := range fs.Sorted() {
 		r.Details = append(r.Details, x.Detail())
 	}
@@ -169,7 +187,7 @@ func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Resul
 		r.Status = Pass
 		r.Summary = fmt.Sprintf("no range holds a gateway, name server or interface address, none overlap (checked against %s)", against)
 	}
-	return r
+	return r, unsafe
 }
 
 // System is what the HAProxy check needs to know about the host.
