@@ -618,7 +618,7 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"PASS  config         ok\n",
 		"FAIL  control-plane  bad\n      detail 0\n",
-		"      ... and 5 more (--output json lists them all)\n      what to do: fix it\n",
+		"      ... and 5 more (--output json lists up to 1000)\n      what to do: fix it\n",
 		"SKIP  probe          not asked for\nresult: FAIL (1 failed, 1 passed, 1 skipped)\n",
 	} {
 		if !strings.Contains(text, want) {

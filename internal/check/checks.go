@@ -35,9 +35,7 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 		return r, empty
 	}
 	f, fs := cfgfile.Parse(path, data)
-	for _, x := range fs.Sorted() {
-		r.Details = append(r.Details, x.Detail())
-	}
+	r.Details, r.More = findingDetails(fs)
 	v4, v6 := 0, 0
 	for _, p := range f.Prefixes() {
 		if p.Addr().Is4() {
@@ -167,9 +165,7 @@ func safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) (Resu
 		}
 	}
 	unsafe := func(p netip.Prefix) bool { return refused[p] }
-	for _, x := range fs.Sorted() {
-		r.Details = append(r.Details, x.Detail())
-	}
+	r.Details, r.More = findingDetails(fs)
 	errs, warns := fs.Count()
 	against := fmt.Sprintf("%s, %s, %s",
 		cli.Plural(len(facts.Gateways), "default gateway"), cli.Plural(len(facts.Nameservers), "name server"),
