@@ -8,6 +8,7 @@ import (
 
 	"github.com/anyip/anyip/internal/check"
 	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 )
 
@@ -65,7 +66,7 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 		return code
 	}
 	if fl.NArg() > 0 {
-		return usage("unexpected argument %q", fl.Arg(0))
+		return usage("unexpected argument %q", finding.Clip(fl.Arg(0)))
 	}
 	fl.Visit(func(f *flag.Flag) {
 		if f.Name == "haproxy-config" {

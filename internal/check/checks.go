@@ -217,12 +217,13 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 	nAddrs, nSockets := 0, 0
 	ipv6Routed := false
 	for _, b := range hc.Binds {
-		fe := fmt.Sprintf("%s (%s:%d)", b.Section, hc.Path, b.Line)
+		section := finding.Clip(b.Section.String())
+		fe := fmt.Sprintf("%s (%s:%d)", section, hc.Path, b.Line)
 		fail := func(msg string) {
 			fails = append(fails, fe+": "+msg)
-			if !failing[b.Section.String()] {
-				failing[b.Section.String()] = true
-				failOrder = append(failOrder, b.Section.String())
+			if !failing[section] {
+				failing[section] = true
+				failOrder = append(failOrder, section)
 			}
 		}
 		if b.Err != nil {
@@ -245,7 +246,7 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 				continue
 			}
 			if b.Namespace != "" {
-				warns = append(warns, fmt.Sprintf("%s: %s binds in network namespace %q, which this check does not see", fe, a.Text, b.Namespace))
+				warns = append(warns, fmt.Sprintf("%s: %s binds in network namespace %q, which this check does not see", fe, a.Text, finding.Clip(b.Namespace)))
 				continue
 			}
 			ap := addrPort(a)

@@ -153,7 +153,7 @@ func (f *Format) Set(s string) error {
 		*f = Format(s)
 		return nil
 	}
-	return fmt.Errorf("want text or json, not %q", s)
+	return fmt.Errorf("want text or json, not %q", finding.Clip(s))
 }
 
 // WriteJSON writes v indented, with a final newline.
