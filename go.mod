@@ -7,6 +7,7 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	github.com/vmware/govmomi v0.56.0
 	github.com/vmware/vmw-guestinfo v0.0.0-20220317130741-510905f0efa3
+	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
 	golang.org/x/sys v0.50.0
 	gopkg.in/yaml.v3 v3.0.1
 )

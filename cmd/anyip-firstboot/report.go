@@ -14,6 +14,10 @@ import (
 	"github.com/anyip/anyip/internal/ovfenv"
 )
 
+// maxJSONFindings bounds the findings of a JSON report; findings_omitted
+// counts the rest. Text prints finding.MaxListed.
+const maxJSONFindings = 1000
+
 func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	if format == "json" {
 		// Empty lists print as [] rather than null, for consumers' sake.
@@ -28,7 +32,14 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 		if r.Parts == nil {
 			r.Parts = []firstboot.Outcome{}
 		}
-		cli.WriteJSON(w, r)
+		// A copy: the published status still counts every finding.
+		short := *r
+		var omitted int
+		short.Findings, omitted = r.Findings.Head(maxJSONFindings)
+		cli.WriteJSON(w, struct {
+			*firstboot.Report
+			FindingsOmitted int `json:"findings_omitted,omitempty"`
+		}{&short, omitted})
 		return
 	}
 	cli.WriteFindings(w, r.Findings)
@@ -98,9 +109,20 @@ func statusLine(r *firstboot.Report) string {
 	default:
 		fmt.Fprintf(&b, "failed: %s", r.Error)
 	}
-	for _, f := range r.Findings.Sorted() {
-		b.WriteString("\n")
-		b.WriteString(f.String())
+	// As many whole findings as the status holds, errors first, then a
+	// count of the rest: a cut in the middle of a line would hide how
+	// many more there are.
+	sorted := r.Findings.Sorted()
+	const countLine = 80 // "\n... and N more (E errors, W warnings)"
+	room := ovfenv.MaxStatusSize - b.Len() - countLine
+	for i, f := range sorted {
+		line := "\n" + f.String()
+		if len(line) > room {
+			fmt.Fprintf(&b, "\n... and %d more (%s)", len(sorted)-i, cli.Summary(sorted[i:]))
+			break
+		}
+		b.WriteString(line)
+		room -= len(line)
 	}
 	return b.String()
 }

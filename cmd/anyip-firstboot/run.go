@@ -9,6 +9,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/firstboot"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/state"
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cli.ExitUsage
 	}
 	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "anyip-firstboot: unexpected argument %q\n", fl.Arg(0))
+		fmt.Fprintf(stderr, "anyip-firstboot: unexpected argument %q\n", finding.Clip(fl.Arg(0)))
 		fl.Usage()
 		return cli.ExitUsage
 	}

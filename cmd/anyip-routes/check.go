@@ -8,6 +8,7 @@ import (
 
 	"github.com/anyip/anyip/internal/check"
 	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 )
 
@@ -27,7 +28,9 @@ WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
   control-plane  the control plane's VIP ranges are inside the file's
   service        anyip-routes.service is enabled and running
   probe          (--probe) no other host on the link answers for a range
-                 address (ARP, IPv6 neighbour solicitation)
+                 address (ARP, IPv6 neighbour solicitation); only ranges
+                 that pass the safety check are probed, at most
+                 --probe-limit (1-65536) addresses of each and 65536 in all
   vip            a VIP HAProxy binds in each range accepts a TCP connection
   network        each NIC first boot configured is up, holds its address and
                  reaches its gateway
@@ -55,7 +58,7 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
 	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
-	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, "--probe: addresses probed per range at most")
+	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, fmt.Sprintf("--probe: addresses probed per range at most (up to %d; a run probes %d at most)", check.MaxProbeLimit, check.MaxProbeTotal))
 	fl.Var(&output, "output", "report format: text or json")
 	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
@@ -63,15 +66,15 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 		return code
 	}
 	if fl.NArg() > 0 {
-		return usage("unexpected argument %q", fl.Arg(0))
+		return usage("unexpected argument %q", finding.Clip(fl.Arg(0)))
 	}
 	fl.Visit(func(f *flag.Flag) {
 		if f.Name == "haproxy-config" {
 			co.HAProxyOptional = false // asked for by name: it must be there
 		}
 	})
-	if co.ProbeLimit < 1 {
-		return usage("--probe-limit must be at least 1")
+	if co.ProbeLimit < 1 || co.ProbeLimit > check.MaxProbeLimit {
+		return usage("--probe-limit takes 1-%d addresses per range, not %d (a run probes at most %d in all)", check.MaxProbeLimit, co.ProbeLimit, check.MaxProbeTotal)
 	}
 	if err := o.limits.Validate(); err != nil {
 		return usage("%v", err)

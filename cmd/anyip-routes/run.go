@@ -12,6 +12,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/sysfacts"
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fl.NArg() > 0 {
-		return usage("unexpected argument %q after %s", fl.Arg(0), verb)
+		return usage("unexpected argument %q after %s", finding.Clip(fl.Arg(0)), verb)
 	}
 	if err := o.limits.Validate(); err != nil {
 		return usage("%v", err)
@@ -132,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "watch":
 		return serve(ctx, o, stderr)
 	}
-	return usage("unknown verb %q", verb)
+	return usage("unknown verb %q", finding.Clip(verb))
 }
 
 // cliLockWait bounds how long up and down wait for another run (first

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
 )
 
 // Status is the outcome of one check.
@@ -50,7 +51,9 @@ type Result struct {
 	Status  Status   `json:"status"`
 	Summary string   `json:"summary"`
 	Details []string `json:"details"` // the addresses, lines, frontends involved
-	Hint    string   `json:"hint,omitempty"`
+	// More counts the details left out: at most maxDetails are kept.
+	More int    `json:"more,omitempty"`
+	Hint string `json:"hint,omitempty"`
 }
 
 // Report is the whole checklist.
@@ -75,11 +78,31 @@ func NewReport(rs []Result) *Report {
 		}
 	}
 	for i := range r.Checks {
-		if r.Checks[i].Details == nil {
-			r.Checks[i].Details = []string{} // [] rather than null in JSON
+		c := &r.Checks[i]
+		if c.Details == nil {
+			c.Details = []string{} // [] rather than null in JSON
+		}
+		if n := len(c.Details); n > maxDetails {
+			c.Details, c.More = c.Details[:maxDetails], c.More+n-maxDetails
 		}
 	}
 	return r
+}
+
+// maxDetails bounds the details a check keeps, in JSON too: a file of a
+// million bad lines needs the first ones and a count, not 100 MB of
+// report.
+const maxDetails = 1000
+
+// findingDetails renders findings as details, errors first, at most
+// maxDetails of them, and how many it left out.
+func findingDetails(fs finding.List) ([]string, int) {
+	shown, rest := fs.Sorted().Head(maxDetails)
+	out := make([]string, len(shown))
+	for i, x := range shown {
+		out[i] = x.Detail()
+	}
+	return out, rest
 }
 
 // ExitCode maps the report to the commands' exit codes: 1 when a check
@@ -113,10 +136,12 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%-5s %-*s  %s\n", strings.ToUpper(string(c.Status)), width, c.Name, c.Summary)
 		for i, d := range c.Details {
 			if i == maxTextDetails {
-				fmt.Fprintf(w, "      ... and %d more (--output json lists them all)\n", len(c.Details)-maxTextDetails)
 				break
 			}
 			fmt.Fprintf(w, "      %s\n", d)
+		}
+		if more := max(0, len(c.Details)-maxTextDetails) + c.More; more > 0 {
+			fmt.Fprintf(w, "      ... and %d more (--output json lists up to %d)\n", more, maxDetails)
 		}
 		if c.Hint != "" && c.Status != Pass && c.Status != Skip {
 			fmt.Fprintf(w, "      what to do: %s\n", c.Hint)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -18,10 +19,12 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/cfgfile"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/validate"
+	"go4.org/netipx"
 )
 
 const cfgPath = "/etc/vmware/anyip-routes.cfg"
@@ -290,7 +293,7 @@ func TestParseSpans(t *testing.T) {
 		}
 		var got []string
 		for _, s := range spans {
-			got = append(got, s.From.String()+"-"+s.To.String())
+			got = append(got, s.Range.From().String()+"-"+s.Range.To().String())
 		}
 		if err != nil || strings.Join(got, " ") != c.want {
 			t.Errorf("ParseSpans(%q) = %v, %v; want %s", c.in, got, err, c.want)
@@ -310,15 +313,19 @@ func TestOutside(t *testing.T) {
 		{"fd00::f0", "fd00::1ff", "fd00::100-fd00::1ff"},
 	} {
 		var got []string
-		for _, g := range Outside(a(c.from), a(c.to), ranges) {
-			got = append(got, g[0].String()+"-"+g[1].String())
+		for _, g := range Outside(netipx.IPRangeFrom(a(c.from), a(c.to)), ranges) {
+			got = append(got, g.From().String()+"-"+g.To().String())
 		}
 		if strings.Join(got, " ") != c.want {
 			t.Errorf("Outside(%s, %s) = %q, want %q", c.from, c.to, got, c.want)
 		}
 	}
-	if got := Outside(a("0.0.0.0"), a("255.255.255.255"), pfx("0.0.0.0/0")); len(got) != 0 {
+	if got := Outside(netipx.IPRangeFrom(a("0.0.0.0"), a("255.255.255.255")), pfx("0.0.0.0/0")); len(got) != 0 {
 		t.Errorf("everything covered: %v", got)
+	}
+	// The whole IPv6 space, and a range that ends at its last address.
+	if got := Outside(netipx.IPRangeFrom(a("::"), a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")), pfx("::/1")); len(got) != 1 || got[0].String() != "8000::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" {
+		t.Errorf("upper half of IPv6: %v", got)
 	}
 }
 
@@ -337,6 +344,29 @@ func TestControlPlane(t *testing.T) {
 	}
 	spans, _ = ParseSpans("10.20.0.191-10.20.0.192")
 	wantResult(t, ControlPlane(spans, f), Fail, "1 address the control plane may hand out as a VIP lies outside", "10.20.0.192 is outside every range (10.20.0.192/32)")
+
+	// Counts saturate rather than wrap: two halves of IPv6 are not
+	// "0 addresses".
+	for _, in := range []string{"::/1,8000::/1", "::/0", "::/1,8000::/1,0.0.0.0/0", "fd00::/64,fd01::/64"} {
+		spans, err := ParseSpans(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantResult(t, ControlPlane(spans, f), Fail, "2^63 or more addresses the control plane may hand out as VIPs lie outside")
+	}
+	spans, _ = ParseSpans("10.0.0.0/8,11.0.0.0/8")
+	wantResult(t, ControlPlane(spans, f), Fail, "33554368 addresses the control plane")
+}
+
+// A long value is echoed clipped, in usage errors too.
+func TestParseSpansClipsValues(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	for _, in := range []string{long, long + "/8", "10.0.0.1-" + long} {
+		_, err := ParseSpans(in)
+		if err == nil || len(err.Error()) > 2*finding.MaxMessage {
+			t.Errorf("ParseSpans(%d bytes): error of %d bytes", len(in), len(fmt.Sprint(err)))
+		}
+	}
 }
 
 // fakeSystemctl writes a systemctl stand-in printing the given answers
@@ -410,7 +440,7 @@ func TestService(t *testing.T) {
 func TestPlanProbes(t *testing.T) {
 	f := facts()
 	f.Addrs = append(f.Addrs, validate.HeldAddr{Iface: "eth2", Prefix: netip.MustParsePrefix("10.20.0.9/25")})
-	plan := PlanProbes(pfx("10.20.0.0/29", "10.20.0.128/28", "10.30.0.0/30", "fd00:20::1:0/126", "fd00:99::/126", "10.40.0.0/16"), f, 4)
+	plan := PlanProbes(pfx("10.20.0.0/29", "10.20.0.128/28", "10.30.0.0/30", "fd00:20::1:0/126", "fd00:99::/126", "10.40.0.0/16"), f, 4, nil)
 	got := map[string]string{}
 	for _, p := range plan {
 		var as []string
@@ -430,7 +460,7 @@ func TestPlanProbes(t *testing.T) {
 		"10.30.0.0/30":     "eth1 10.30.0.0,10.30.0.1,10.30.0.2,10.30.0.3",
 		"fd00:20::1:0/126": "eth0 fd00:20::1:0,fd00:20::1:1,fd00:20::1:2,fd00:20::1:3",
 		// No IPv6 default route and no subnet: nowhere to probe.
-		"fd00:99::/126": " fd00:99::,fd00:99::1,fd00:99::2,fd00:99::3",
+		"fd00:99::/126": " ",
 		"10.40.0.0/16":  "eth1 10.40.0.0,10.40.0.1,10.40.0.2,10.40.0.3",
 	}
 	for k, v := range want {
@@ -439,7 +469,7 @@ func TestPlanProbes(t *testing.T) {
 		}
 	}
 	// Our own addresses are never probed.
-	plan = PlanProbes(pfx("10.20.0.4/30"), facts(), 10)
+	plan = PlanProbes(pfx("10.20.0.4/30"), facts(), 10, nil)
 	if len(plan) != 1 || slices.Contains(plan[0].Addrs, netip.MustParseAddr("10.20.0.5")) || len(plan[0].Addrs) != 3 {
 		t.Errorf("own address probed: %+v", plan)
 	}
@@ -470,7 +500,7 @@ func TestProbe(t *testing.T) {
 		},
 	}
 	ctx := context.Background()
-	plan := PlanProbes(pfx("10.20.0.128/26", "10.20.0.64/26", "fd00:20::1:0/120"), facts(), 1024)
+	plan := PlanProbes(pfx("10.20.0.128/26", "10.20.0.64/26", "fd00:20::1:0/120"), facts(), 1024, nil)
 	r := Probe(ctx, plan, pr)
 	wantResult(t, r, Fail, "1 address of the ranges answered from another host (384 probed on eth0",
 		"10.20.0.150 (range 10.20.0.128/26) is held by 02:00:00:00:00:99: answered ARP on eth0")
@@ -480,16 +510,16 @@ func TestProbe(t *testing.T) {
 		t.Errorf("probe runs %q", asked)
 	}
 
-	r = Probe(ctx, PlanProbes(pfx("10.20.0.192/26"), facts(), 16), pr)
+	r = Probe(ctx, PlanProbes(pfx("10.20.0.192/26"), facts(), 16, nil), pr)
 	wantResult(t, r, Pass, "no other host answered for 16 addresses on eth0", "10.20.0.192/26: probed the first 16 of its 64 addresses")
 
-	r = Probe(ctx, PlanProbes(pfx("fd00:99::/120"), facts(), 16), pr)
+	r = Probe(ctx, PlanProbes(pfx("fd00:99::/120"), facts(), 16, nil), pr)
 	wantResult(t, r, Warn, "nothing probed", "fd00:99::/120: not probed")
 
 	pr.ARP = func(context.Context, string, []netip.Addr, probe.Options) ([]probe.Reply, error) {
 		return nil, errors.New("probe: open packet socket (needs CAP_NET_RAW): operation not permitted")
 	}
-	r = Probe(ctx, PlanProbes(pfx("10.20.0.192/26"), facts(), 16), pr)
+	r = Probe(ctx, PlanProbes(pfx("10.20.0.192/26"), facts(), 16, nil), pr)
 	wantResult(t, r, Error, "could not probe: eth0: probe: open packet socket")
 }
 
@@ -588,7 +618,7 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"PASS  config         ok\n",
 		"FAIL  control-plane  bad\n      detail 0\n",
-		"      ... and 5 more (--output json lists them all)\n      what to do: fix it\n",
+		"      ... and 5 more (--output json lists up to 1000)\n      what to do: fix it\n",
 		"SKIP  probe          not asked for\nresult: FAIL (1 failed, 1 passed, 1 skipped)\n",
 	} {
 		if !strings.Contains(text, want) {

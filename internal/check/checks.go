@@ -10,10 +10,12 @@ import (
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/validate"
+	"go4.org/netipx"
 )
 
 // Config is check 1: the ranges file reads and parses. data and readErr
@@ -33,9 +35,7 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 		return r, empty
 	}
 	f, fs := cfgfile.Parse(path, data)
-	for _, x := range fs.Sorted() {
-		r.Details = append(r.Details, x.Detail())
-	}
+	r.Details, r.More = findingDetails(fs)
 	v4, v6 := 0, 0
 	for _, p := range f.Prefixes() {
 		if p.Addr().Is4() {
@@ -145,11 +145,27 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 // address on a non-loopback interface, no ranges overlap, and none is
 // special-use space or absurdly large.
 func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Result {
+	r, _ := safety(f, facts, minBits4, minBits6)
+	return r
+}
+
+// safety is Safety, and also reports which ranges it refuses: those are
+// never probed.
+func safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) (Result, func(netip.Prefix) bool) {
 	r := Result{Name: NameSafety}
 	fs := validate.Against{Facts: facts, MinBits4: minBits4, MinBits6: minBits6}.File(f)
-	for _, x := range fs.Sorted() {
-		r.Details = append(r.Details, x.Detail())
+	at := make(map[string]netip.Prefix, len(f.Entries))
+	for _, e := range f.Entries {
+		at[f.Where(e.Line)] = e.Prefix
 	}
+	refused := map[netip.Prefix]bool{}
+	for _, x := range fs {
+		if p, ok := at[x.Where]; ok && x.Severity == finding.Error {
+			refused[p] = true
+		}
+	}
+	unsafe := func(p netip.Prefix) bool { return refused[p] }
+	r.Details, r.More = findingDetails(fs)
 	errs, warns := fs.Count()
 	against := fmt.Sprintf("%s, %s, %s",
 		cli.Plural(len(facts.Gateways), "default gateway"), cli.Plural(len(facts.Nameservers), "name server"),
@@ -167,7 +183,7 @@ func Safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) Resul
 		r.Status = Pass
 		r.Summary = fmt.Sprintf("no range holds a gateway, name server or interface address, none overlap (checked against %s)", against)
 	}
-	return r
+	return r, unsafe
 }
 
 // System is what the HAProxy check needs to know about the host.
@@ -201,16 +217,17 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 	nAddrs, nSockets := 0, 0
 	ipv6Routed := false
 	for _, b := range hc.Binds {
-		fe := fmt.Sprintf("%s (%s:%d)", b.Section, hc.Path, b.Line)
+		section := finding.Clip(b.Section.String())
+		fe := fmt.Sprintf("%s (%s:%d)", section, hc.Path, b.Line)
 		fail := func(msg string) {
 			fails = append(fails, fe+": "+msg)
-			if !failing[b.Section.String()] {
-				failing[b.Section.String()] = true
-				failOrder = append(failOrder, b.Section.String())
+			if !failing[section] {
+				failing[section] = true
+				failOrder = append(failOrder, section)
 			}
 		}
 		if b.Err != nil {
-			fail(fmt.Sprintf("%q: %v", clip(b.Text), b.Err))
+			fail(fmt.Sprintf("%q: %v", finding.Clip(b.Text), b.Err))
 			continue
 		}
 		for _, a := range b.Addrs {
@@ -223,13 +240,13 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 				fail(fmt.Sprintf("bind %v", a.Err))
 				continue
 			case haproxycfg.Unresolved:
-				warns = append(warns, fmt.Sprintf("%s: cannot check %q, an %s resolved only when HAProxy starts: make sure it is inside a range", fe, clip(a.Text), a.Reason))
+				warns = append(warns, fmt.Sprintf("%s: cannot check %q, an %s resolved only when HAProxy starts: make sure it is inside a range", fe, finding.Clip(a.Text), a.Reason))
 				continue
 			case haproxycfg.Wildcard:
 				continue
 			}
 			if b.Namespace != "" {
-				warns = append(warns, fmt.Sprintf("%s: %s binds in network namespace %q, which this check does not see", fe, a.Text, b.Namespace))
+				warns = append(warns, fmt.Sprintf("%s: %s binds in network namespace %q, which this check does not see", fe, a.Text, finding.Clip(b.Namespace)))
 				continue
 			}
 			ap := addrPort(a)
@@ -306,18 +323,11 @@ func inside(ranges []netip.Prefix, a netip.Addr) bool {
 	return slices.ContainsFunc(ranges, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
-func clip(s string) string {
-	if len(s) > 120 {
-		return s[:120] + "..."
-	}
-	return s
-}
-
 // Span is one entry of the control plane's "IP Address Ranges for Virtual
 // Servers": a CIDR or first-last.
 type Span struct {
-	From, To netip.Addr
-	Text     string // as given
+	Range netipx.IPRange
+	Text  string // as given
 }
 
 // ParseSpans reads a comma-separated list of CIDRs, first-last ranges
@@ -330,34 +340,38 @@ func ParseSpans(s string) ([]Span, error) {
 			continue
 		}
 		sp := Span{Text: part}
+		shown := finding.Clip(part)
 		switch {
 		case strings.Contains(part, "/"):
 			p, err := netip.ParsePrefix(part)
 			if err != nil || p.Addr().Zone() != "" {
-				return nil, fmt.Errorf("%q is not a CIDR", part)
+				return nil, fmt.Errorf("%q is not a CIDR", shown)
 			}
 			if m := p.Masked(); m != p {
-				return nil, fmt.Errorf("%q has host bits set (did you mean %s?)", part, m)
+				return nil, fmt.Errorf("%q has host bits set (did you mean %s?)", shown, m)
 			}
-			sp.From, sp.To = p.Addr().Unmap(), ipx.Last(p)
 			if p.Addr().Is4In6() {
-				return nil, fmt.Errorf("%q is an IPv4-mapped CIDR; write it as IPv4", part)
+				return nil, fmt.Errorf("%q is an IPv4-mapped CIDR; write it as IPv4", shown)
 			}
+			sp.Range = netipx.RangeOfPrefix(p)
 		case strings.Contains(part, "-"):
 			from, to, err := ipx.ParseRange(part)
 			if err != nil {
-				return nil, fmt.Errorf("%q is not a range: %v", part, err)
+				return nil, fmt.Errorf("%q is not a range: %s", shown, finding.Clip(err.Error()))
 			}
-			sp.From, sp.To = from.Unmap(), to.Unmap()
-			if sp.From.Zone() != "" || sp.To.Zone() != "" {
-				return nil, fmt.Errorf("%q: addresses with a zone are not VIPs", part)
+			if from.Zone() != "" || to.Zone() != "" {
+				return nil, fmt.Errorf("%q: addresses with a zone are not VIPs", shown)
 			}
+			sp.Range = netipx.IPRangeFrom(from.Unmap(), to.Unmap())
 		default:
 			a, err := netip.ParseAddr(part)
 			if err != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("%q is neither a CIDR, a first-last range nor an address", part)
+				return nil, fmt.Errorf("%q is neither a CIDR, a first-last range nor an address", shown)
 			}
-			sp.From, sp.To = a.Unmap(), a.Unmap()
+			sp.Range = netipx.IPRangeFrom(a.Unmap(), a.Unmap())
+		}
+		if !sp.Range.IsValid() {
+			return nil, fmt.Errorf("%q is not a range of one address family", shown)
 		}
 		out = append(out, sp)
 	}
@@ -367,33 +381,31 @@ func ParseSpans(s string) ([]Span, error) {
 	return out, nil
 }
 
-// Outside returns the parts of from..to that no prefix of ranges holds,
-// as inclusive address spans in order.
-func Outside(from, to netip.Addr, ranges []netip.Prefix) [][2]netip.Addr {
-	ps := slices.Clone(ranges)
-	slices.SortFunc(ps, cfgfile.ComparePrefix)
-	var out [][2]netip.Addr
-	cur := from
-	for _, p := range ps {
-		if p.Addr().Is4() != from.Is4() {
-			continue
-		}
-		first, last := p.Masked().Addr(), ipx.Last(p)
-		if last.Less(cur) {
-			continue
-		}
-		if to.Less(first) {
-			break
-		}
-		if cur.Less(first) {
-			out = append(out, [2]netip.Addr{cur, first.Prev()})
-		}
-		if !last.Less(to) {
-			return out
-		}
-		cur = last.Next()
+// Outside returns the parts of r that no prefix of ranges holds, in order.
+func Outside(r netipx.IPRange, ranges []netip.Prefix) []netipx.IPRange {
+	var b netipx.IPSetBuilder
+	b.AddRange(r)
+	for _, p := range ranges {
+		b.RemovePrefix(p.Masked())
 	}
-	return append(out, [2]netip.Addr{cur, to})
+	s, err := b.IPSet()
+	if err != nil {
+		// Only an invalid prefix makes the builder complain; the file's
+		// prefixes are parsed, so this is a bug, not input.
+		panic(err)
+	}
+	return s.Ranges()
+}
+
+// addrCap is where address counts saturate: 2^63, so sums of
+// ipx.Size stay exact below it and never wrap.
+const addrCap = uint64(1) << 63
+
+func addAddrs(a, b uint64) uint64 {
+	if a >= addrCap-min(b, addrCap) {
+		return addrCap
+	}
+	return a + b
 }
 
 // ControlPlane is check 5: every address the control plane may hand out as
@@ -406,14 +418,14 @@ func ControlPlane(spans []Span, f *cfgfile.File) Result {
 	total := 0
 	var addrs uint64
 	for _, s := range spans {
-		for _, gap := range Outside(s.From, s.To, ranges) {
-			cover := ipx.Cover(gap[0], gap[1])
+		for _, gap := range Outside(s.Range, ranges) {
+			cover := gap.Prefixes()
 			missing = append(missing, cover...)
 			total++
 			for _, p := range cover {
-				addrs = min(addrs+ipx.Size(p), 1<<63) // saturates, like Size
+				addrs = addAddrs(addrs, ipx.Size(p))
 			}
-			d := fmt.Sprintf("%s: %s is outside every range", s.Text, spanString(gap[0], gap[1]))
+			d := fmt.Sprintf("%s: %s is outside every range", finding.Clip(s.Text), spanString(gap))
 			if len(cover) <= 4 {
 				d += " (" + ipx.FormatPrefixes(cover) + ")"
 			} else {
@@ -429,7 +441,7 @@ func ControlPlane(spans []Span, f *cfgfile.File) Result {
 	}
 	r.Status = Fail
 	n := fmt.Sprint(addrs)
-	if addrs >= 1<<63 {
+	if addrs >= addrCap {
 		n = "2^63 or more"
 	}
 	if addrs == 1 {
@@ -445,9 +457,9 @@ func ControlPlane(spans []Span, f *cfgfile.File) Result {
 	return r
 }
 
-func spanString(a, b netip.Addr) string {
-	if a == b {
-		return a.String()
+func spanString(r netipx.IPRange) string {
+	if r.From() == r.To() {
+		return r.From().String()
 	}
-	return a.String() + "-" + b.String()
+	return r.String()
 }

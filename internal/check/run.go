@@ -79,10 +79,13 @@ func Run(ctx context.Context, o Options) *Report {
 
 	// 3. The safety net.
 	facts, factsErr := sysfacts.Gather(o.ResolvConf)
+	var unsafe func(netip.Prefix) bool
 	if factsErr != nil {
 		rs = append(rs, Result{Name: NameSafety, Status: Error, Summary: "cannot read the system's addresses, routes and name servers: " + factsErr.Error()})
 	} else {
-		rs = append(rs, Safety(f, facts, o.MinBits4, o.MinBits6))
+		var res Result
+		res, unsafe = safety(f, facts, o.MinBits4, o.MinBits6)
+		rs = append(rs, res)
 	}
 
 	// 4. HAProxy's binds.
@@ -100,16 +103,19 @@ func Run(ctx context.Context, o Options) *Report {
 	}
 
 	// 6. The service.
-	rs = append(rs, Service(ctx, o.Service))
+	rs = append(rs, unlessInterrupted(ctx, NameService, func() Result { return Service(ctx, o.Service) }))
 
-	// 7. The neighbours.
+	// 7. The neighbours. Probe says itself when it was interrupted, with
+	// what it had heard by then.
 	switch {
+	case ctx.Err() != nil:
+		rs = append(rs, interrupted(NameProbe))
 	case !o.Probe:
 		rs = append(rs, Result{Name: NameProbe, Status: Skip, Summary: "not asked for (--probe asks the link whether another host holds a range address)"})
 	case factsErr != nil:
 		rs = append(rs, Result{Name: NameProbe, Status: Error, Summary: "cannot pick the interfaces to probe on: " + factsErr.Error()})
 	default:
-		plan := PlanProbes(ranges, facts, o.ProbeLimit)
+		plan := PlanProbes(ranges, facts, o.ProbeLimit, unsafe)
 		rs = append(rs, Probe(ctx, plan, Prober{ARP: probe.ARP, NDP: probe.NDP, Options: o.ProbeOptions}))
 	}
 
@@ -118,7 +124,7 @@ func Run(ctx context.Context, o Options) *Report {
 		rs = append(rs, Result{Name: NameVIP, Status: Skip, Summary: "no HAProxy configuration to say which VIPs and ports to connect to"})
 	} else {
 		targets, idle := PlanVIPs(hc, ranges)
-		rs = append(rs, VIP(ctx, targets, idle, probe.TCP, o.DialTimeout))
+		rs = append(rs, unlessInterrupted(ctx, NameVIP, func() Result { return VIP(ctx, targets, idle, probe.TCP, o.DialTimeout) }))
 	}
 
 	// 9-11. The network first boot wrote.
@@ -153,6 +159,25 @@ func networkChecks(o Options, ranges []netip.Prefix) []Result {
 		k = SystemKernel{}
 	}
 	return []Result{Network(ws, k), ReplyPath(ws, ranges, k), Backends(ws, k)}
+}
+
+// unlessInterrupted runs a check that talks to the system, unless the run
+// was interrupted (Ctrl-C, SIGTERM) before it or while it ran: a systemctl
+// or a connection cut short says nothing about the appliance.
+func unlessInterrupted(ctx context.Context, name string, check func() Result) Result {
+	if ctx.Err() != nil {
+		return interrupted(name)
+	}
+	r := check()
+	if ctx.Err() != nil {
+		return interrupted(name)
+	}
+	return r
+}
+
+func interrupted(name string) Result {
+	return Result{Name: name, Status: Error, Summary: "not run to the end: the check was interrupted",
+		Hint: "run the check again and let it finish"}
 }
 
 func listTable() (routes.Current, error) {

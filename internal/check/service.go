@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/procgroup"
 )
 
 // DefaultUnit is the service that keeps the routes in step with the file.
@@ -119,7 +122,9 @@ func (u *unreachable) Error() string { return u.msg }
 func systemctl(ctx context.Context, o ServiceOptions, verb string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, o.Systemctl, verb, o.Unit)
+	// Its own process group: a systemctl stuck on D-Bus (or a pager or
+	// polkit agent it started) ends with it when the time is up.
+	cmd := procgroup.Command(ctx, o.Systemctl, verb, o.Unit)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -154,14 +159,14 @@ func systemctl(ctx context.Context, o ServiceOptions, verb string) (string, erro
 func journal(ctx context.Context, o ServiceOptions) []string {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, o.Journalctl, "-u", o.Unit, "-n", "5", "--no-pager", "-o", "cat").Output()
+	out, err := procgroup.Command(ctx, o.Journalctl, "-u", o.Unit, "-n", "5", "--no-pager", "-o", "cat").Output()
 	if err != nil {
 		return nil
 	}
 	var lines []string
 	for l := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "-- ") {
-			lines = append(lines, clip(l))
+			lines = append(lines, finding.Clip(l))
 		}
 	}
 	return lines

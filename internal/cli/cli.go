@@ -3,13 +3,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/anyip/anyip/internal/finding"
 )
@@ -23,13 +26,18 @@ const (
 )
 
 // Logger returns a slog logger writing text to w (stderr, which journald
-// collects). ANYIP_LOG_LEVEL=debug turns on debug lines.
+// collects). ANYIP_LOG_LEVEL=debug turns on debug lines. When w is the
+// journal's stream (JOURNAL_STREAM), each line starts with its syslog
+// level, <3> to <7>, which journald strips and records as the priority
+// (the units' default SyslogLevelPrefix=yes): `journalctl -p warning`
+// then shows the warnings and errors. A terminal or any other pipe gets
+// the plain lines.
 func Logger(w io.Writer, name string) *slog.Logger {
 	level := slog.LevelInfo
 	if strings.EqualFold(os.Getenv("ANYIP_LOG_LEVEL"), "debug") {
 		level = slog.LevelDebug
 	}
-	h := slog.NewTextHandler(w, &slog.HandlerOptions{
+	opts := &slog.HandlerOptions{
 		Level: level,
 		// journald stamps every line itself; a second time stamp is noise.
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -38,8 +46,100 @@ func Logger(w io.Writer, name string) *slog.Logger {
 			}
 			return a
 		},
-	})
+	}
+	var h slog.Handler
+	if IsJournal(w) {
+		h = newSyslogHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
 	return slog.New(h).With("cmd", name)
+}
+
+// IsJournal reports whether w is the stream systemd connected to the
+// journal: a file whose device and inode are those JOURNAL_STREAM names
+// ("dev:ino", decimal). Comparing both, as systemd.exec(5) asks, keeps a
+// child that inherited the variable but whose stderr was redirected from
+// writing prefixes into a file or a terminal.
+func IsJournal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	js := os.Getenv("JOURNAL_STREAM")
+	dev, ino, ok := strings.Cut(js, ":")
+	if !ok {
+		return false
+	}
+	d, err1 := strconv.ParseUint(dev, 10, 64)
+	i, err2 := strconv.ParseUint(ino, 10, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	fd, fi, ok := fileID(f)
+	return ok && fd == d && fi == i
+}
+
+// SyslogPrefix is the "<N>" that gives a journal line its priority:
+// err, warning, info or debug.
+func SyslogPrefix(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "<3>"
+	case l >= slog.LevelWarn:
+		return "<4>"
+	case l >= slog.LevelInfo:
+		return "<6>"
+	}
+	return "<7>"
+}
+
+// syslogHandler is slog's text handler with each record's line prefixed
+// by its level. The text handler writes a record in one Write; the
+// handler sets the prefix for that Write under a lock shared by every
+// handler derived from it (WithAttrs, WithGroup), so lines never mix.
+type syslogHandler struct {
+	text slog.Handler
+	out  *prefixWriter
+}
+
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(append(p.buf[:0], p.prefix...), b...)
+	if _, err := p.w.Write(p.buf); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func newSyslogHandler(w io.Writer, opts *slog.HandlerOptions) *syslogHandler {
+	out := &prefixWriter{w: w}
+	return &syslogHandler{text: slog.NewTextHandler(out, opts), out: out}
+}
+
+func (h *syslogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.text.Enabled(ctx, l)
+}
+
+func (h *syslogHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.out.mu.Lock()
+	defer h.out.mu.Unlock()
+	h.out.prefix = SyslogPrefix(r.Level)
+	return h.text.Handle(ctx, r)
+}
+
+func (h *syslogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &syslogHandler{text: h.text.WithAttrs(as), out: h.out}
+}
+
+func (h *syslogHandler) WithGroup(name string) slog.Handler {
+	return &syslogHandler{text: h.text.WithGroup(name), out: h.out}
 }
 
 // Format is the --output flag's value.
@@ -53,7 +153,7 @@ func (f *Format) Set(s string) error {
 		*f = Format(s)
 		return nil
 	}
-	return fmt.Errorf("want text or json, not %q", s)
+	return fmt.Errorf("want text or json, not %q", finding.Clip(s))
 }
 
 // WriteJSON writes v indented, with a final newline.
@@ -63,11 +163,40 @@ func WriteJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// WriteFindings prints findings one a line, errors first.
+// WriteFindings prints findings one a line, errors first, at most
+// finding.MaxListed of them and then a count of the rest. On the journal
+// each line carries its finding's priority (see Logger).
 func WriteFindings(w io.Writer, fs finding.List) {
-	for _, f := range fs.Sorted() {
-		fmt.Fprintln(w, f.String())
+	journal := IsJournal(w)
+	sorted := fs.Sorted()
+	for i, l := range FindingLines(sorted, finding.MaxListed) {
+		if journal {
+			lvl := slog.LevelInfo
+			if i < len(sorted) {
+				lvl = slog.LevelWarn
+				if sorted[i].Severity == finding.Error {
+					lvl = slog.LevelError
+				}
+			}
+			l = SyslogPrefix(lvl) + l
+		}
+		fmt.Fprintln(w, l)
 	}
+}
+
+// FindingLines renders findings one a line, errors first, at most max of
+// them; when there are more, a last line counts the rest.
+func FindingLines(fs finding.List, max int) []string {
+	sorted := fs.Sorted()
+	shown, rest := sorted.Head(max)
+	lines := make([]string, 0, len(shown)+1)
+	for _, f := range shown {
+		lines = append(lines, f.String())
+	}
+	if rest > 0 {
+		lines = append(lines, fmt.Sprintf("... and %d more (%s)", rest, Summary(sorted[len(shown):])))
+	}
+	return lines
 }
 
 // Summary says "2 errors, 1 warning" with the plurals right.

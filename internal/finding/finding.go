@@ -7,6 +7,7 @@ package finding
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Severity orders findings: an Error makes the configuration invalid and
@@ -54,6 +55,40 @@ type Finding struct {
 	Hint     string   `json:"hint,omitempty" yaml:"hint,omitempty"`
 }
 
+// MaxValue bounds, in bytes, a value echoed back to the operator, and
+// MaxMessage a message (which may quote one): a megabyte host name or
+// ranges line must not become a megabyte log line or fill the published
+// status. The start of a value is enough to find it; its length is kept.
+const (
+	MaxValue   = 160
+	MaxMessage = 640
+)
+
+// Clip bounds a value echoed in a finding or an error message to
+// MaxValue bytes, cut at a character boundary, and says how long it was.
+// Every place that echoes operator input goes through it.
+func Clip(s string) string { return clipTo(s, MaxValue) }
+
+func clipTo(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d bytes)", s[:cut], len(s))
+}
+
+// Clipped returns f with its value and message bounded (see Clip).
+func (f Finding) Clipped() Finding {
+	f.Value = clipTo(f.Value, MaxValue)
+	f.Message = clipTo(f.Message, MaxMessage)
+	f.Hint = clipTo(f.Hint, MaxMessage)
+	f.Where = clipTo(f.Where, MaxValue)
+	return f
+}
+
 func (f Finding) String() string {
 	return f.Severity.String() + ": " + f.Detail()
 }
@@ -61,6 +96,7 @@ func (f Finding) String() string {
 // Detail is the finding without its severity, for lists that already say
 // it: where, the value, what is wrong, and what to do.
 func (f Finding) Detail() string {
+	f = f.Clipped()
 	var b strings.Builder
 	b.WriteString(f.Where)
 	if f.Value != "" {
@@ -102,16 +138,34 @@ func (l List) Count() (errors, warnings int) {
 	return errors, warnings
 }
 
-// Error makes a List usable as an error value; it lists errors first.
+// MaxListed bounds the findings printed or logged one by one; the rest
+// are counted. A file of a million bad lines needs the first ones fixed
+// and a count, not a million lines of output.
+const MaxListed = 100
+
+// Error makes a List usable as an error value; it lists errors first, at
+// most MaxListed of them, and counts the rest.
 func (l List) Error() string {
 	var b strings.Builder
-	for i, f := range l.Sorted() {
+	shown, rest := l.Sorted().Head(MaxListed)
+	for i, f := range shown {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
 		b.WriteString(f.String())
 	}
+	if rest > 0 {
+		fmt.Fprintf(&b, "\n... and %d more", rest)
+	}
 	return b.String()
+}
+
+// Head returns the first n findings of l and how many it left out.
+func (l List) Head(n int) (List, int) {
+	if len(l) <= n {
+		return l, 0
+	}
+	return l[:n], len(l) - n
 }
 
 // Sorted returns errors before warnings, keeping the order within each.
@@ -131,10 +185,12 @@ func (l List) Sorted() List {
 }
 
 // Errorf and Warnf build findings tersely at the call sites that produce many.
+// Both clip what they are given (see Clip), so a finding stays small in
+// every output, JSON and the state record included.
 func Errorf(where, value, hint, format string, args ...any) Finding {
-	return Finding{Severity: Error, Where: where, Value: value, Hint: hint, Message: fmt.Sprintf(format, args...)}
+	return Finding{Severity: Error, Where: where, Value: value, Hint: hint, Message: fmt.Sprintf(format, args...)}.Clipped()
 }
 
 func Warnf(where, value, hint, format string, args ...any) Finding {
-	return Finding{Severity: Warning, Where: where, Value: value, Hint: hint, Message: fmt.Sprintf(format, args...)}
+	return Finding{Severity: Warning, Where: where, Value: value, Hint: hint, Message: fmt.Sprintf(format, args...)}.Clipped()
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -85,5 +86,48 @@ func TestEncodingRoundTrip(t *testing.T) {
 	var s Severity
 	if err := s.UnmarshalText([]byte("fatal")); err == nil {
 		t.Error("an unknown severity was accepted")
+	}
+}
+
+// A megabyte value is echoed as its start and its length, in every
+// output: String, the value kept in JSON, an error listing.
+func TestClip(t *testing.T) {
+	long := strings.Repeat("é", 1<<19) // 1 MiB, two bytes a character
+	f := Errorf("network.hostname", long, "use a host name", "%q is not a valid host name", long)
+	for what, s := range map[string]string{"String": f.String(), "Value": f.Value, "Message": f.Message, "Error": List{f}.Error()} {
+		if len(s) > MaxMessage+MaxValue+200 {
+			t.Errorf("%s is %d bytes", what, len(s))
+		}
+		if !utf8.ValidString(s) {
+			t.Errorf("%s cut inside a character", what)
+		}
+	}
+	if !strings.HasPrefix(f.Value, "éé") || !strings.HasSuffix(f.Value, "...(1048576 bytes)") {
+		t.Errorf("Value = %q", f.Value[len(f.Value)-40:])
+	}
+	// A literal finding is bounded when printed too.
+	lit := Finding{Severity: Error, Where: "k", Value: long, Message: "bad"}
+	if s := lit.String(); len(s) > MaxValue+100 {
+		t.Errorf("literal finding prints %d bytes", len(s))
+	}
+	if Clip("short") != "short" {
+		t.Error("a short value is kept as it is")
+	}
+}
+
+func TestErrorCapsTheList(t *testing.T) {
+	var l List
+	for i := range 3 * MaxListed {
+		l = append(l, Errorf("f:"+strings.Repeat("1", i%5+1), "x", "", "bad"))
+	}
+	s := l.Error()
+	if n := strings.Count(s, "\n") + 1; n != MaxListed+1 {
+		t.Errorf("%d lines, want %d", n, MaxListed+1)
+	}
+	if !strings.HasSuffix(s, "... and 200 more") {
+		t.Errorf("ends %q", s[len(s)-40:])
+	}
+	if got, rest := l.Head(5); len(got) != 5 || rest != len(l)-5 {
+		t.Errorf("Head(5) = %d, %d", len(got), rest)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/textfile"
 )
 
@@ -220,11 +221,11 @@ func parseBind(b *Bind, args []word) {
 	}
 	if strings.HasSuffix(args[0].text, ",") && len(rest) > 0 && strings.ContainsAny(rest[0].text, ":/@") {
 		b.Addrs = append(b.Addrs, Addr{Text: rest[0].text, Kind: Invalid,
-			Err: fmt.Errorf("HAProxy reads %q as an option, not an address: remove the blank after the comma", clip(rest[0].text))})
+			Err: fmt.Errorf("HAProxy reads %q as an option, not an address: remove the blank after the comma", finding.Clip(rest[0].text))})
 		rest = rest[1:]
 	}
 	if len(b.Addrs) == 0 {
-		b.Err = fmt.Errorf("bind has an empty address list %q", clip(args[0].text))
+		b.Err = fmt.Errorf("bind has an empty address list %q", finding.Clip(args[0].text))
 		return
 	}
 	for i := 0; i < len(rest); i++ {
@@ -287,7 +288,7 @@ func parseAddr(s string) Addr {
 		}
 		t, ok := transports[pfx]
 		if !ok {
-			return invalid("unknown address prefix %q", clip(pfx+"@"))
+			return invalid("unknown address prefix %q", finding.Clip(pfx+"@"))
 		}
 		family, a.Transport = t.family, t.transport
 		rest = after
@@ -306,27 +307,27 @@ func parseAddr(s string) Addr {
 	if strings.HasPrefix(rest, "[") {
 		end := strings.IndexByte(rest, ']')
 		if end < 0 {
-			return invalid("%q has '[' without ']'", clip(s))
+			return invalid("%q has '[' without ']'", finding.Clip(s))
 		}
 		host = rest[1:end]
 		after := rest[end+1:]
 		if !strings.HasPrefix(after, ":") {
-			return invalid("%q has no port: write [address]:port", clip(s))
+			return invalid("%q has no port: write [address]:port", finding.Clip(s))
 		}
 		port = after[1:]
 		if host == "" {
-			return invalid("%q has an empty address in brackets", clip(s))
+			return invalid("%q has an empty address in brackets", finding.Clip(s))
 		}
 	} else {
 		i := strings.LastIndexByte(rest, ':')
 		if i < 0 {
-			return invalid("%q has no port: bind wants address:port, e.g. 10.0.0.1:443 or :443", clip(s))
+			return invalid("%q has no port: bind wants address:port, e.g. 10.0.0.1:443 or :443", finding.Clip(s))
 		}
 		host, port = rest[:i], rest[i+1:]
 	}
 	first, last, err := parsePorts(port)
 	if err != nil {
-		return invalid("%q: %v", clip(s), err)
+		return invalid("%q: %v", finding.Clip(s), err)
 	}
 	a.FirstPort, a.LastPort = first, last
 
@@ -343,10 +344,10 @@ func parseAddr(s string) Addr {
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		if strings.ContainsAny(host, ":[]%") || !isHostname(host) {
-			return invalid("%q: %q is not an IP address", clip(s), clip(host))
+			return invalid("%q: %q is not an IP address", finding.Clip(s), finding.Clip(host))
 		}
 		if looksNumeric(host) {
-			return invalid("%q: %q is not an IP address", clip(s), clip(host))
+			return invalid("%q: %q is not an IP address", finding.Clip(s), finding.Clip(host))
 		}
 		a.Kind, a.Reason = Unresolved, "host name "+host
 		return a
@@ -354,9 +355,9 @@ func parseAddr(s string) Addr {
 	ip = ip.WithZone("").Unmap()
 	switch {
 	case family == 4 && !ip.Is4():
-		return invalid("%q: %s is not an IPv4 address", clip(s), ip)
+		return invalid("%q: %s is not an IPv4 address", finding.Clip(s), ip)
 	case family == 6 && ip.Is4() && !strings.Contains(host, ":"):
-		return invalid("%q: %s is not an IPv6 address", clip(s), ip)
+		return invalid("%q: %s is not an IPv6 address", finding.Clip(s), ip)
 	}
 	a.IP = ip
 	if ip.IsUnspecified() {
@@ -385,14 +386,14 @@ func parsePorts(s string) (uint16, uint16, error) {
 		return 0, 0, err
 	}
 	if last < first {
-		return 0, 0, fmt.Errorf("port range %s ends before it starts", clip(s))
+		return 0, 0, fmt.Errorf("port range %s ends before it starts", finding.Clip(s))
 	}
 	return first, last, nil
 }
 
 func parsePort(s string) (uint16, error) {
 	if s == "" || len(s) > 5 || strings.TrimLeft(s, "0123456789") != "" {
-		return 0, fmt.Errorf("%q is not a port number", clip(s))
+		return 0, fmt.Errorf("%q is not a port number", finding.Clip(s))
 	}
 	n, _ := strconv.Atoi(s)
 	if n < 1 || n > 65535 {
@@ -423,29 +424,20 @@ func looksNumeric(s string) bool {
 func envName(s string) string {
 	i := strings.IndexByte(s, '$')
 	if i < 0 {
-		return clip(s)
+		return finding.Clip(s)
 	}
 	s = s[i:]
 	if strings.HasPrefix(s, "${") {
 		if j := strings.IndexByte(s, '}'); j > 0 {
-			return clip(s[:j+1])
+			return finding.Clip(s[:j+1])
 		}
-		return clip(s)
+		return finding.Clip(s)
 	}
 	j := 1
 	for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= '0' && s[j] <= '9') {
 		j++
 	}
-	return clip(s[:j])
-}
-
-// clip keeps messages short whatever the input.
-func clip(s string) string {
-	const max = 60
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
+	return finding.Clip(s[:j])
 }
 
 // word is one unquoted word of a line.
@@ -505,7 +497,7 @@ func split(line string) ([]word, error) {
 				}
 				v, err := strconv.ParseUint(line[i+1:i+3], 16, 8)
 				if err != nil {
-					return out, fmt.Errorf(`bad escape \x%s`, clip(line[i+1:i+3]))
+					return out, fmt.Errorf(`bad escape \x%s`, finding.Clip(line[i+1:i+3]))
 				}
 				cur.WriteByte(byte(v))
 				i += 2

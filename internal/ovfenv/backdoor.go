@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // Channel is the guest-to-host RPC transport. It has the method set of
@@ -72,7 +73,7 @@ func rpci(ctx context.Context, newChannel func() Channel, request []byte) ([]byt
 		var res result
 		defer func() {
 			if r := recover(); r != nil {
-				res = result{err: fmt.Errorf("backdoor access faulted (%v)", r)}
+				res = result{err: faultError(r)}
 			}
 			done <- res
 		}()
@@ -85,6 +86,25 @@ func rpci(ctx context.Context, newChannel func() Channel, request []byte) ([]byt
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// ErrPortFault is what a fault during the backdoor exchange means: the
+// CPU claimed to be VMware's, but the I/O port is not there or not open
+// to us.
+var ErrPortFault = errors.New("the VMware backdoor port faulted: not a VMware VM or the port is blocked")
+
+// faultError says what a recovered panic of the exchange was. A memory
+// fault (SetPanicOnFault turns the port access's SIGSEGV into one; the
+// runtime names it "nil pointer dereference", as the fault has no
+// address) is the port refusing us; anything else is named as it is.
+func faultError(r any) error {
+	if _, ok := r.(interface{ Addr() uintptr }); ok {
+		return ErrPortFault
+	}
+	if re, ok := r.(runtime.Error); ok && strings.Contains(re.Error(), "invalid memory address") {
+		return ErrPortFault
+	}
+	return fmt.Errorf("the VMware backdoor exchange failed: %v", r)
 }
 
 func exchange(ch Channel, request []byte) ([]byte, error) {

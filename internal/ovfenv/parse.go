@@ -15,7 +15,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/vmware/govmomi/ovf"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -375,18 +374,4 @@ func propertyLine(data []byte, i int) int {
 			depth--
 		}
 	}
-}
-
-// clip bounds names echoed in errors so that a hostile document cannot
-// produce a multi-megabyte message.
-func clip(s string) string {
-	const max = 80
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

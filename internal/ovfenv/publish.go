@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/anyip/anyip/internal/finding"
 )
 
 // StatusKey is the guestinfo variable the appliance reports its state in,
@@ -17,6 +19,11 @@ const StatusKey = "guestinfo.anyip.status"
 const MaxStatusSize = 4096
 
 const truncMarker = "...[truncated]"
+
+// clip bounds a name or value echoed in an error, so that a hostile
+// document cannot produce a multi-megabyte message: the one clip of
+// echoed values, finding.Clip.
+var clip = finding.Clip
 
 // Publisher sets guestinfo variables from inside the guest.
 type Publisher struct {

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/anyip/anyip/internal/procgroup"
 )
 
 // Source is one place the OVF environment may come from.
@@ -130,13 +132,11 @@ func (c Command) run(ctx context.Context) ([]byte, error) {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, path, c.Args...)
+	// Its own process group: giving up ends the program's children too.
+	cmd := procgroup.Command(ctx, path, c.Args...)
 	stdout := &cappedBuffer{max: MaxSize}
 	stderr := &cappedBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// A killed program's children may keep the pipes open; don't wait
-	// for them.
-	cmd.WaitDelay = 2 * time.Second
 	err = cmd.Run()
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("gave up: %w", ctxErr)

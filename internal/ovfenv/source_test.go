@@ -72,7 +72,7 @@ func TestBackdoorRead(t *testing.T) {
 		{name: "not VMware", ch: &fakeChannel{startErr: errNotVirtualForTest}, wantErr: wantNotVirtualMsg},
 		{name: "start fails", ch: &fakeChannel{startErr: errors.New("could not open channel")}, wantErr: "cannot open the RPC channel: could not open channel"},
 		{name: "receive fails", ch: &fakeChannel{recvErr: errors.New("boom")}, wantErr: "cannot receive the reply: boom"},
-		{name: "memory fault is contained", ch: &fakeChannel{fault: true}, wantErr: "backdoor access faulted"},
+		{name: "memory fault is contained", ch: &fakeChannel{fault: true}, wantErr: "the VMware backdoor port faulted: not a VMware VM or the port is blocked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
