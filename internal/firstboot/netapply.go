@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/anyip/anyip/internal/netconf"
+	"github.com/anyip/anyip/internal/procgroup"
 	"github.com/anyip/anyip/internal/render"
 )
 
@@ -71,7 +71,7 @@ func applyNetwork(o Options, p Plan, w *Wizard, log *slog.Logger) []Outcome {
 func reloadNetworkd() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "networkctl", "reload")
+	cmd := procgroup.Command(ctx, "networkctl", "reload")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("networkctl reload: %v: %s", err, bytes.TrimSpace(out))
 	}
