@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go4.org/netipx"
+
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/ovf"
@@ -245,7 +247,7 @@ func ParsePrefix(s string) (netip.Prefix, string, error) {
 		return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
 	}
 	if from, to, rerr := ipx.ParseRange(s); rerr == nil {
-		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(ipx.Cover(from, to)),
+		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(netipx.IPRangeFrom(from, to).Prefixes()),
 			fmt.Errorf("is an address range, not a CIDR")
 	}
 	if a, aerr := netip.ParseAddr(s); aerr == nil {

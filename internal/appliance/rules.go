@@ -3,8 +3,9 @@ package appliance
 import (
 	"fmt"
 
+	"go4.org/netipx"
+
 	"github.com/anyip/anyip/internal/finding"
-	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/validate"
 )
 
@@ -101,7 +102,7 @@ func nic(n NIC) finding.List {
 		if a == s.Addr() {
 			fs = append(fs, finding.Errorf(n.Key, n.Addr.String(), "use a host address of the subnet",
 				"%s is the network address of %s", a, s))
-		} else if a == ipx.Last(s) {
+		} else if a == netipx.PrefixLastIP(s) {
 			fs = append(fs, finding.Errorf(n.Key, n.Addr.String(), "use a host address of the subnet",
 				"%s is the broadcast address of %s", a, s))
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go4.org/netipx"
+
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/probe"
@@ -74,7 +76,7 @@ func PlanProbes(ranges []netip.Prefix, facts validate.Facts, limit int, unsafe f
 		default:
 			n := min(limit, budget)
 			a := p.Masked().Addr()
-			last := ipx.Last(p)
+			last := netipx.PrefixLastIP(p)
 			for {
 				if !own[a] {
 					if len(t.Addrs) == n {

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/anyip/anyip/internal/ipx"
+	"go4.org/netipx"
 )
 
 // index answers "which ranges contain this address" and "which ranges
@@ -79,7 +79,7 @@ func (x *index) containing(a netip.Addr, maxBits int) []int {
 // of the sorted list) and those that contain it.
 func (x *index) overlapping(n netip.Prefix) []int {
 	n = n.Masked()
-	first, last := n.Addr(), ipx.Last(n)
+	first, last := n.Addr(), netipx.PrefixLastIP(n)
 	start, _ := slices.BinarySearchFunc(x.all, first, func(e entry, a netip.Addr) int {
 		return e.p.Addr().Compare(a)
 	})

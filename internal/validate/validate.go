@@ -16,8 +16,9 @@ import (
 	"slices"
 	"strings"
 
+	"go4.org/netipx"
+
 	"github.com/anyip/anyip/internal/finding"
-	"github.com/anyip/anyip/internal/ipx"
 )
 
 // Range is one VIP range as the operator gave it.
@@ -204,7 +205,7 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 		for _, pt := range []struct {
 			a    netip.Addr
 			what string
-		}{{s.Addr(), "network"}, {ipx.Last(s), "broadcast"}} {
+		}{{s.Addr(), "network"}, {netipx.PrefixLastIP(s), "broadcast"}} {
 			for _, i := range ix.containing(pt.a, 128) {
 				r := rs[i]
 				fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(), fmt.Sprintf("leave %s out of the range", pt.a),
