@@ -4,6 +4,8 @@
 #                inside a throw-away network namespace, and show the result
 #   make test    install test dependencies, then run every test
 #   make bench   benchmarks with ratios against the old shell loop and ip -batch
+#   make boot-test  boot the appliance under systemd (systemd-nspawn) and walk
+#                its life: first boot, restarts, hand edits, reboots
 
 GO       ?= go
 PREFIX   ?= /usr
@@ -15,7 +17,7 @@ CMDS     := anyip-firstboot anyip-routes
 GOFLAGS_BUILD := -trimpath -ldflags='-s -w'
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test unit deps vet fuzz bench install uninstall clean
+.PHONY: all build demo test unit deps vet fuzz bench boot-image boot-test install uninstall clean
 
 all: build
 
@@ -35,9 +37,19 @@ vet:
 
 # Route tests create network namespaces, so they run as root; with
 # ANYIP_REQUIRE_NETNS=1 a test that cannot create one fails, not skips.
-test: deps vet build
+# The boot test (internal/boottest) is one of them; its image is built here
+# first when it is not cached, so that no test waits on the download.
+test: deps vet build boot-image
 	$(GO) test -count=1 ./...
 	$(MAKE) fuzz
+
+# The Debian root filesystem the boot test starts from, cached outside the
+# clone (ANYIP_BOOT_CACHE, default /var/cache/anyip-boottest).
+boot-image: deps
+	@./scripts/boot-image.sh >/dev/null
+
+boot-test: deps boot-image
+	$(GO) test -count=1 -v ./internal/boottest/
 
 unit:
 	$(GO) test -count=1 ./...

@@ -90,6 +90,8 @@ if [[ ! -s $tarball ]]; then
 		"$suite" "$tmp" "${mirror[@]}" >&2
 	mv -f "$tmp" "$tarball"
 	trap - EXIT
+	# Images of an older package list or recipe are never used again.
+	find "$cache" -maxdepth 1 -name "$suite-*.tar" ! -path "$tarball" -delete
 	echo "boot-image: built in $((SECONDS - start)) s, $(du -h "$tarball" | cut -f1)" >&2
 fi
 echo "$tarball"

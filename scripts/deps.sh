@@ -12,6 +12,9 @@ have inotifywait    || need+=(inotify-tools)
 have systemd-analyze || need+=(systemd)
 have curl           || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
+# The boot test: an image built from Debian packages, booted in a container.
+have mmdebstrap     || need+=(mmdebstrap)
+have systemd-nspawn || need+=(systemd-container)
 
 if ((${#need[@]})); then
 	echo "deps: installing ${need[*]}" >&2

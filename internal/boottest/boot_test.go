@@ -220,6 +220,7 @@ func watchdog(a *Appliance, ranges []string, vip string) {
 // the VIPs sampled continuously.
 func restartStop(a *Appliance, ranges []string, vip string) {
 	const unit = "anyip-routes.service"
+	cfgBefore := a.ReadFile(cfgPath)
 	s := a.Sample(ranges, vip)
 	a.MustExec("systemctl", "restart", unit)
 	a.unit(unit, "active", "running", "success", "")
@@ -236,6 +237,9 @@ func restartStop(a *Appliance, ranges []string, vip string) {
 	}
 	a.contains("journal of "+unit, a.Journal("-u", unit), "stopping; the routes stay in place")
 	a.routes(sorted(ranges))
+	if got := a.ReadFile(cfgPath); got != cfgBefore {
+		a.Fatalf("%s changed by restarting the service:\nbefore\n%s\nafter\n%s", cfgPath, cfgBefore, got)
+	}
 	rs, hs := s.Counts()
 	a.t.Logf("%d samples of the table and %d requests during restart, stop and start, none missing", rs, hs)
 }
@@ -260,6 +264,10 @@ func handEdit(a *Appliance, ranges []string, keep, drop netip.Prefix) {
 	a.serves(url(VIP(keep), 8080), VIP(keep).String()+" any")
 	j := a.Journal("-u", "anyip-routes")
 	a.contains("journal of anyip-routes", j, "range added", "range="+keep.String(), "range removed", "range="+drop.String())
+	a.unit("anyip-routes.service", "active", "running", "success", "")
+	if st, want := a.Show("anyip-routes.service", "StatusText")["StatusText"], cli.Plural(len(ranges)+1, "range")+" in place"; !strings.Contains(st, want) {
+		a.Fatalf("anyip-routes status after the edits: want %q, got %q", want, st)
+	}
 }
 
 // rebootAdded: vCenter's properties gained a range; the next boot applies

@@ -445,6 +445,7 @@ func (a *Appliance) destroy() {
 		a.GuestInfo.Close()
 	}
 	removePropagate(a.Name)
+	removeLock(a.Root)
 	if err := os.RemoveAll(a.dir); err != nil {
 		a.t.Errorf("boottest: remove %s: %v", a.dir, err)
 	}
@@ -454,6 +455,24 @@ func (a *Appliance) destroy() {
 // side (it cannot remove it itself where /run is not a tmpfs).
 func removePropagate(name string) {
 	os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", name))
+}
+
+// removeLock removes the lock file nspawn keeps for a root directory, named
+// after its device and inode, which it leaves behind where /run is not a
+// tmpfs.
+func removeLock(root string) {
+	var st syscall.Stat_t
+	if syscall.Stat(root, &st) == nil {
+		os.Remove(fmt.Sprintf("/run/systemd/nspawn/locks/inode-%d:%d", st.Dev, st.Ino))
+	}
+}
+
+// Cleanup removes what the test binary shares between its appliances (the
+// built binaries); call it from TestMain after the tests.
+func Cleanup() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 }
 
 // exec runs a command inside the container and returns its exit code and

@@ -41,6 +41,7 @@ func reapStale() {
 		if strings.HasPrefix(name, namePrefix) {
 			killContainer(name, dir)
 			removePropagate(name)
+			removeLock(filepath.Join(dir, "root"))
 		}
 		os.RemoveAll(dir)
 	}

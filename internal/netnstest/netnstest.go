@@ -281,6 +281,10 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// ReapStale removes the namespaces of test binaries that no longer run, as
+// New does once per process (for tests of cleanup after a killed run).
+func ReapStale() { reapStale() }
+
 // reapStale deletes namespaces named by this package whose creating process
 // no longer exists (a test binary killed by a timeout or a signal runs no
 // cleanups). Best effort: errors are ignored.
