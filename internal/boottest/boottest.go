@@ -96,8 +96,9 @@ type machine struct {
 
 // Options say what the appliance is built with.
 type Options struct {
-	// Env is guestinfo.ovfEnv at the first boot (nil: none). It also
-	// decides the NICs.
+	// Env is guestinfo.ovfEnv at the first boot. It also lays out the
+	// networks (one per NIC it configures), so it is required; unset
+	// guestinfo.ovfEnv with GuestInfo.Set before a boot to boot without.
 	Env []byte
 	// StaticNetwork writes systemd-networkd files that configure the NICs
 	// as the environment says. First boot does not configure the network
@@ -200,7 +201,14 @@ func install(t *testing.T, root string) {
 		binDir = filepath.Join(RunsDir, "bin-"+strconv.FormatInt(int64(os.Getpid()), 36))
 	})
 	cmd := exec.Command("make", "-s", "-C", e2etest.Root(), "install", "DESTDIR="+root, "PREFIX=/usr", "BIN="+binDir)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Not the make that may be running the tests: no jobserver, no flags.
+	var env []string
+	for _, e := range os.Environ() {
+		if k, _, _ := strings.Cut(e, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
+			env = append(env, e)
+		}
+	}
+	cmd.Env = append(env, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("boottest: make install DESTDIR=%s: %v\n%s", root, err, out)
 	}
@@ -308,23 +316,21 @@ func (a *Appliance) Boot(probe ...string) BootTimes {
 	a.nspawn = cmd
 
 	var times BootTimes
-	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if len(probe) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if _, err := a.httpGet(probe[0], 200*time.Millisecond); err == nil {
-					times.Serving = time.Since(start)
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		for len(probe) > 0 && ctx.Err() == nil {
+			if _, err := a.httpGet(probe[0], 200*time.Millisecond); err == nil {
+				times.Serving = time.Since(start)
+				return
 			}
-		}()
-	}
-	defer wg.Wait()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	// However Boot ends, the probe has stopped before times is read.
+	defer func() { cancel(); <-probed }()
 
 	a.leader = 0
 	for a.leader == 0 {
@@ -351,10 +357,14 @@ func (a *Appliance) Boot(probe ...string) BootTimes {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(probe) > 0 {
-		// Give the probe until the boot deadline.
-		wg.Wait()
+	// The VIPs may come up after the boot is reported done (HAProxy is not
+	// what the boot waits for); give them a few seconds more.
+	select {
+	case <-probed:
+	case <-time.After(10 * time.Second):
 	}
+	cancel()
+	<-probed
 	return times
 }
 
