@@ -212,7 +212,16 @@ func install(t *testing.T, root string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("boottest: make install DESTDIR=%s: %v\n%s", root, err, out)
 	}
-	run(t, "systemctl", "--root="+root, "--quiet", "enable", "anyip-firstboot.service", "anyip-routes.service")
+	// Every unit the project ships, so that a new one is booted too.
+	units, _ := filepath.Glob(filepath.Join(e2etest.Root(), "systemd", "*.service"))
+	if len(units) == 0 {
+		t.Fatal("boottest: no units in systemd/")
+	}
+	args := []string{"--root=" + root, "--quiet", "enable"}
+	for _, u := range units {
+		args = append(args, filepath.Base(u))
+	}
+	run(t, "systemctl", args...)
 }
 
 // overlay adds what only the test needs: the stand-in vmware-rpctool, a
@@ -587,7 +596,7 @@ func (a *Appliance) consoleTail(n int) string {
 // expected and the container's journal.
 func (a *Appliance) Fatalf(format string, args ...any) {
 	a.t.Helper()
-	a.t.Fatalf("%s\n%s", fmt.Sprintf(format, args...), a.JournalTail(40))
+	a.t.Fatalf("scenario %s: %s\n%s", a.t.Name(), fmt.Sprintf(format, args...), a.JournalTail(40))
 }
 
 // Routes are our routes (protocol 241) in the appliance's table local.
