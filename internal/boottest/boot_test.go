@@ -340,6 +340,7 @@ func rebootInvalid(a *Appliance, env []byte, bad, meant netip.Prefix, vip string
 func rebootNoEnv(a *Appliance, ranges []string, vip string) {
 	cfgBefore := a.ReadFile(cfgPath)
 	a.GuestInfo.Set(envKey, "")
+	nsets := len(a.GuestInfo.Sets())
 	a.Reboot(vip)
 	a.unit("anyip-firstboot.service", "failed", "failed", "exit-code", "3")
 	a.unit("anyip-routes.service", "active", "running", "success", "")
@@ -350,6 +351,10 @@ func rebootNoEnv(a *Appliance, ranges []string, vip string) {
 	}
 	a.routes(sorted(ranges))
 	a.serves(vip, "")
+	if len(a.GuestInfo.Sets()) <= nsets {
+		a.Fatalf("no guestinfo published during the reboot")
+	}
+	a.published("failed: ", "no OVF environment found")
 }
 
 // --- assertions -------------------------------------------------------------
