@@ -36,7 +36,7 @@ func TestBoot3NIC(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, StaticNetwork: true, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, PreseedNetwork: true, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
 	bt := a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	vipNIC := nicOf(t, a, cfg.ServiceRanges[0])
@@ -81,7 +81,7 @@ func TestBoot2NIC(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-2nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, StaticNetwork: true, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, PreseedNetwork: true, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
 	bt := a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	if !t.Run("first boot", func(t *testing.T) { firstBoot(a.For(t), cfg, bt) }) {

@@ -100,10 +100,11 @@ type Options struct {
 	// networks (one per NIC it configures), so it is required; unset
 	// guestinfo.ovfEnv with GuestInfo.Set before a boot to boot without.
 	Env []byte
-	// StaticNetwork writes systemd-networkd files that configure the NICs
-	// as the environment says. First boot does not configure the network
-	// yet; once it does, turn this off.
-	StaticNetwork bool
+	// PreseedNetwork has first boot's early phase write the network into
+	// the image before the first boot (see preseedNetwork), so that the
+	// NICs come up before network-online.target. Turn it off once an early
+	// phase runs at boot.
+	PreseedNetwork bool
 	// HAProxy is /etc/haproxy/haproxy.cfg ("" keeps the package's).
 	HAProxy string
 }
@@ -225,11 +226,10 @@ func install(t *testing.T, root string) {
 }
 
 // overlay adds what only the test needs: the stand-in vmware-rpctool, a
-// shorter watchdog, the host name and HAProxy's configuration.
+// shorter watchdog and HAProxy's configuration.
 func (a *Appliance) overlay(o Options) {
 	a.writeFile("/usr/local/bin/vmware-rpctool", mustRead("image/vmware-rpctool"), 0o755)
 	a.writeFile("/etc/systemd/system/anyip-routes.service.d/50-boottest-watchdog.conf", mustRead("image/anyip-routes-watchdog.conf"), 0o644)
-	a.writeFile("/etc/hostname", []byte("anyip-boottest\n"), 0o644)
 	if o.HAProxy != "" {
 		a.writeFile("/etc/haproxy/haproxy.cfg", []byte(o.HAProxy), 0o644)
 	}

@@ -24,9 +24,6 @@ type NIC struct {
 	// Router is the router's address on the network: the gateway the
 	// environment names, else the subnet's last address.
 	Router netip.Addr
-	// Default says this NIC's gateway is the default route (management,
-	// as the old appliance configured it).
-	Default bool
 }
 
 // RouterLink is the name of the router's end of the NIC's network.
@@ -63,14 +60,13 @@ func nicsFromEnv(env []byte) ([]NIC, error) {
 		if !r.IsValid() {
 			r = ipx.Last(n.Subnet()).Prev()
 		}
-		nics = append(nics, NIC{Role: n.Role, Addr: n.Addr, Router: r, Default: n.Role == "management" && n.Gateway.IsValid()})
+		nics = append(nics, NIC{Role: n.Role, Addr: n.Addr, Router: r})
 	}
 	return nics, nil
 }
 
-// network makes the NICs, and until first boot configures the network
-// itself, the systemd-networkd files and resolv.conf that give them their
-// addresses.
+// network makes the NICs and, with Options.PreseedNetwork, has first boot's
+// early phase write the network into the image.
 func (a *Appliance) network(o Options) {
 	a.t.Helper()
 	for _, n := range a.NICs {
@@ -84,30 +80,49 @@ func (a *Appliance) network(o Options) {
 		}
 	}
 	a.sysctls()
-	if !o.StaticNetwork {
-		return
+	if o.PreseedNetwork {
+		a.preseedNetwork(o.Env)
 	}
-	cfg, err := Config(o.Env)
-	if err != nil {
+}
+
+// preseedNetwork runs first boot's early phase (--early) on the image, as
+// the build of an image for one deployment would (--root): the host name,
+// the resolver and the NICs' networkd files, rendered by first boot itself.
+// At boot the NICs then come up with the wizard's addresses before
+// network-online.target, and first boot's run after it finds the network
+// unchanged. It stands in for an early phase at boot; once one is shipped,
+// turn PreseedNetwork off.
+//
+// It runs in the appliance's namespace with every path inside the run's
+// directory, so that nothing of this machine is read or written.
+func (a *Appliance) preseedNetwork(env []byte) {
+	a.t.Helper()
+	scratch := filepath.Join(a.dir, "preseed")
+	envFile := filepath.Join(scratch, "ovf-env.xml")
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
 		a.t.Fatal(err)
 	}
-	for _, n := range a.NICs {
-		var b strings.Builder
-		fmt.Fprintf(&b, "# Boot test only: the NIC as the environment says, until first boot writes the network.\n")
-		fmt.Fprintf(&b, "[Match]\nName=%s\n\n[Network]\nAddress=%s\n", n.Role, n.Addr)
-		if n.Default {
-			fmt.Fprintf(&b, "Gateway=%s\n", n.Router)
-		}
-		// Without router advertisements on the test networks, accepting them
-		// would hold network-online.target up for seconds.
-		b.WriteString("IPv6AcceptRA=no\nLinkLocalAddressing=no\n")
-		a.writeFile("/etc/systemd/network/50-boottest-"+n.Role+".network", []byte(b.String()), 0o644)
+	if err := os.WriteFile(envFile, env, 0o600); err != nil {
+		a.t.Fatal(err)
 	}
-	var rc strings.Builder
-	for _, ns := range cfg.Nameservers {
-		fmt.Fprintf(&rc, "nameserver %s\n", ns)
+	cmd := a.VM.Command(filepath.Join(binDir, "anyip-firstboot"), "--early", "--root="+a.Root,
+		"--ovf-env="+envFile, "--publish=false", "--state-dir="+filepath.Join(scratch, "state"),
+		"--config="+filepath.Join(scratch, "anyip-routes.cfg"), "--resolv-conf="+filepath.Join(a.Root, "etc/resolv.conf"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		a.t.Fatalf("boottest: anyip-firstboot --early --root=%s: %v\n%s", a.Root, err, out)
 	}
-	a.writeFile("/etc/resolv.conf", []byte(rc.String()), 0o644)
+	os.RemoveAll(scratch)
+	// Without router advertisements on the test networks, waiting for them
+	// would hold network-online.target up for seconds: the image's own
+	// setting, as a drop-in beside each file first boot wrote.
+	files, _ := filepath.Glob(filepath.Join(a.Root, "etc/systemd/network/*.network"))
+	if len(files) == 0 {
+		a.t.Fatalf("boottest: anyip-firstboot --early wrote no network file into %s", a.Root)
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(a.Root, f)
+		a.writeFile("/"+rel+".d/50-boottest-no-ra.conf", []byte("# Boot test only: no router advertisements on the test networks.\n[Network]\nIPv6AcceptRA=no\n"), 0o644)
+	}
 }
 
 // sysctls applies the net.* settings of the image's sysctl.d files to the
