@@ -36,7 +36,7 @@ func TestBoot3NIC(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, PreseedNetwork: true, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
 	bt := a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	vipNIC := nicOf(t, a, cfg.ServiceRanges[0])
@@ -81,7 +81,7 @@ func TestBoot2NIC(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-2nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, PreseedNetwork: true, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
 	bt := a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	if !t.Run("first boot", func(t *testing.T) { firstBoot(a.For(t), cfg, bt) }) {
@@ -96,6 +96,7 @@ func TestBoot2NIC(t *testing.T) {
 
 func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
 	ranges := prefixes(cfg.ServiceRanges)
+	a.unit("anyip-network.service", "active", "exited", "success", "0")
 	a.unit("anyip-firstboot.service", "active", "exited", "success", "0")
 	a.unit("anyip-routes.service", "active", "running", "success", "")
 	a.unit("haproxy.service", "active", "running", "success", "")
@@ -108,6 +109,16 @@ func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
 		a.Fatalf("%s: managed block: want %v, got %v\n%s", cfgPath, ranges, got, a.ReadFile(cfgPath))
 	}
 	a.routes(sorted(ranges))
+	// The network from the wizard, written at boot by the early half.
+	for _, n := range a.NICs {
+		out := a.MustExec("ip", "-br", "addr", "show", "dev", n.Role)
+		if !strings.Contains(out, n.Addr.String()) {
+			a.Fatalf("NIC %s: want address %s from the environment, got %q", n.Role, n.Addr, out)
+		}
+	}
+	if h := strings.TrimSpace(a.MustExec("hostname")); h != cfg.Hostname {
+		a.Fatalf("host name %q, want %q from the environment", h, cfg.Hostname)
+	}
 	if s := a.ReadFile(statePath); !strings.Contains(s, ranges[0]) {
 		a.Fatalf("%s: want the ranges recorded, got\n%s", statePath, s)
 	}
@@ -128,9 +139,13 @@ func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
 	}
 }
 
-// bootOrder: network-online ≤ first boot ≤ anyip-routes READY ≤ HAProxy.
+// bootOrder: first boot's early half ≤ networkd ≤ network-online ≤ first
+// boot ≤ anyip-routes READY ≤ HAProxy.
 func bootOrder(a *Appliance) {
 	steps := []struct{ unit, prop, what string }{
+		{"anyip-network.service", "InactiveExitTimestampMonotonic", "anyip-network started"},
+		{"anyip-network.service", "ActiveEnterTimestampMonotonic", "anyip-network done"},
+		{"systemd-networkd.service", "InactiveExitTimestampMonotonic", "systemd-networkd started"},
 		{"network-online.target", "ActiveEnterTimestampMonotonic", "network-online.target reached"},
 		{"anyip-firstboot.service", "InactiveExitTimestampMonotonic", "first boot started"},
 		{"anyip-firstboot.service", "ActiveEnterTimestampMonotonic", "first boot done"},
@@ -159,7 +174,7 @@ func check(a *Appliance, ranges []string) {
 	if code != 0 {
 		a.Fatalf("anyip-routes check: exit %d, want 0\n%s%s", code, out, errs)
 	}
-	for _, c := range []string{"config", "routes", "safety", "haproxy", "control-plane", "service", "vip"} {
+	for _, c := range []string{"config", "routes", "safety", "haproxy", "control-plane", "service", "vip", "network", "reply-path", "backends"} {
 		if !regexp.MustCompile(`(?m)^PASS\s+` + regexp.QuoteMeta(c) + `\b`).MatchString(out) {
 			a.Fatalf("anyip-routes check: want PASS %s\n%s", c, out)
 		}

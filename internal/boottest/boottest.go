@@ -100,11 +100,6 @@ type Options struct {
 	// networks (one per NIC it configures), so it is required; unset
 	// guestinfo.ovfEnv with GuestInfo.Set before a boot to boot without.
 	Env []byte
-	// PreseedNetwork has first boot's early phase write the network into
-	// the image before the first boot (see preseedNetwork), so that the
-	// NICs come up before network-online.target. Turn it off once an early
-	// phase runs at boot.
-	PreseedNetwork bool
 	// HAProxy is /etc/haproxy/haproxy.cfg ("" keeps the package's).
 	HAProxy string
 }
@@ -137,7 +132,7 @@ func New(t *testing.T, o Options) *Appliance {
 	run(t, "tar", "-xf", tarball, "-C", a.Root)
 	install(t, a.Root)
 	a.overlay(o)
-	a.network(o)
+	a.network()
 
 	gi, err := newGuestInfo(filepath.Join(a.dir, "guestinfo"))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/ipx"
+	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/ovfenv"
 )
 
@@ -65,9 +66,9 @@ func nicsFromEnv(env []byte) ([]NIC, error) {
 	return nics, nil
 }
 
-// network makes the NICs and, with Options.PreseedNetwork, has first boot's
-// early phase write the network into the image.
-func (a *Appliance) network(o Options) {
+// network makes the NICs. The image has no network configuration of its
+// own: first boot's early half (anyip-network.service) writes it at boot.
+func (a *Appliance) network() {
 	a.t.Helper()
 	for _, n := range a.NICs {
 		a.VM.Veth(a.t, n.Role, "", a.Net, n.RouterLink(), netip.PrefixFrom(n.Router, n.Addr.Bits()).String())
@@ -78,51 +79,13 @@ func (a *Appliance) network(o Options) {
 		if err := a.Net.Do(func() error { return os.WriteFile(p, []byte("100"), 0o644) }); err != nil {
 			a.t.Fatalf("boottest: %s in %s: %v", p, a.Net.Name, err)
 		}
+		// No router advertisements come on the test networks; waiting for
+		// them would hold network-online.target up for seconds. A drop-in
+		// of the test image beside the file first boot writes for the NIC.
+		a.writeFile("/etc/systemd/network/"+netconf.FilePrefix+n.Role+".network.d/50-boottest-no-ra.conf",
+			[]byte("# Boot test only: no router advertisements on the test networks.\n[Network]\nIPv6AcceptRA=no\n"), 0o644)
 	}
 	a.sysctls()
-	if o.PreseedNetwork {
-		a.preseedNetwork(o.Env)
-	}
-}
-
-// preseedNetwork runs first boot's early phase (--early) on the image, as
-// the build of an image for one deployment would (--root): the host name,
-// the resolver and the NICs' networkd files, rendered by first boot itself.
-// At boot the NICs then come up with the wizard's addresses before
-// network-online.target, and first boot's run after it finds the network
-// unchanged. It stands in for an early phase at boot; once one is shipped,
-// turn PreseedNetwork off.
-//
-// It runs in the appliance's namespace with every path inside the run's
-// directory, so that nothing of this machine is read or written.
-func (a *Appliance) preseedNetwork(env []byte) {
-	a.t.Helper()
-	scratch := filepath.Join(a.dir, "preseed")
-	envFile := filepath.Join(scratch, "ovf-env.xml")
-	if err := os.MkdirAll(scratch, 0o700); err != nil {
-		a.t.Fatal(err)
-	}
-	if err := os.WriteFile(envFile, env, 0o600); err != nil {
-		a.t.Fatal(err)
-	}
-	cmd := a.VM.Command(filepath.Join(binDir, "anyip-firstboot"), "--early", "--root="+a.Root,
-		"--ovf-env="+envFile, "--publish=false", "--state-dir="+filepath.Join(scratch, "state"),
-		"--config="+filepath.Join(scratch, "anyip-routes.cfg"), "--resolv-conf="+filepath.Join(a.Root, "etc/resolv.conf"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		a.t.Fatalf("boottest: anyip-firstboot --early --root=%s: %v\n%s", a.Root, err, out)
-	}
-	os.RemoveAll(scratch)
-	// Without router advertisements on the test networks, waiting for them
-	// would hold network-online.target up for seconds: the image's own
-	// setting, as a drop-in beside each file first boot wrote.
-	files, _ := filepath.Glob(filepath.Join(a.Root, "etc/systemd/network/*.network"))
-	if len(files) == 0 {
-		a.t.Fatalf("boottest: anyip-firstboot --early wrote no network file into %s", a.Root)
-	}
-	for _, f := range files {
-		rel, _ := filepath.Rel(a.Root, f)
-		a.writeFile("/"+rel+".d/50-boottest-no-ra.conf", []byte("# Boot test only: no router advertisements on the test networks.\n[Network]\nIPv6AcceptRA=no\n"), 0o644)
-	}
 }
 
 // sysctls applies the net.* settings of the image's sysctl.d files to the

@@ -29,7 +29,7 @@ const childEnv = "ANYIP_BOOTTEST_KILLED_RUN"
 func TestKilledRunIsReaped(t *testing.T) {
 	if os.Getenv(childEnv) == "1" {
 		env := example(t, "ovf-env-2nic.xml")
-		a := New(t, Options{Env: env, PreseedNetwork: true})
+		a := New(t, Options{Env: env})
 		a.Boot()
 		os.Stdout.WriteString("BOOTED " + a.Name + " " + a.VM.Name + " " + a.Net.Name + " " + strconv.Itoa(a.leader) + "\n")
 		time.Sleep(5 * time.Minute)
