@@ -347,6 +347,7 @@ func (a *Appliance) Boot(probe ...string) BootTimes {
 		}
 		a.leader = containerInit(cmd.Process.Pid)
 	}
+	writeLeader(a.dir, a.leader)
 	// --wait blocks until the boot job is done; it may briefly fail while
 	// the container's systemd is still setting up its private socket.
 	for {
@@ -418,6 +419,7 @@ func (a *Appliance) Shutdown() {
 		a.kill()
 		a.t.Fatalf("boottest: shutdown: the container did not stop within 30 s\n%s", a.consoleTail(30))
 	}
+	killContainer(a.Name, a.dir) // should nspawn have left its init behind
 	a.nspawn, a.leader = nil, 0
 	removePropagate(a.Name)
 }
@@ -434,10 +436,7 @@ func (a *Appliance) kill() {
 	if a.nspawn == nil {
 		return
 	}
-	if a.leader > 0 {
-		syscall.Kill(a.leader, syscall.SIGKILL)
-	}
-	a.nspawn.Process.Kill()
+	killContainer(a.Name, a.dir)
 	select {
 	case <-a.exited:
 	case <-time.After(10 * time.Second):

@@ -78,7 +78,9 @@ wait:
 		t.Fatalf("child said %q", f)
 	}
 	name, vm, rt := f[0], f[1], f[2]
+	leader, _ := strconv.Atoi(f[3])
 	dir := filepath.Join(RunsDir, name)
+	start := startTime(leader)
 	cmd.Process.Kill()
 	cmd.Wait()
 	go func() {
@@ -86,10 +88,16 @@ wait:
 		}
 	}()
 
-	// What a killed run leaves: the directory with the root filesystem,
-	// the namespaces, nspawn's directory for the machine (nspawn itself
-	// dies with the test binary and takes the container along; should a
-	// process survive, the reaper kills it).
+	// What a killed run leaves: the container itself (nspawn dies with
+	// the test binary, the container's init does not), the directory with
+	// the root filesystem, the namespaces, nspawn's directory for the
+	// machine.
+	if !Eventually(2*time.Second, func() bool { return nspawnGone(name) }) {
+		t.Fatalf("after SIGKILL of the run: its nspawn still runs")
+	}
+	if start == "" {
+		t.Logf("after SIGKILL of the run: the container's init %d went with it", leader)
+	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("after SIGKILL of the run: %s: %v; the test would show nothing", dir, err)
 	}
@@ -102,8 +110,8 @@ wait:
 	reapStale()
 	netnstest.ReapStale()
 
-	if n := procsIn(dir); n != 0 {
-		t.Errorf("after reaping: %d processes still have their root in %s", n, dir)
+	if startTime(leader) == start {
+		t.Errorf("after reaping: the container's init (PID %d) still runs", leader)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("after reaping: %s still there (%v)", dir, err)
@@ -118,17 +126,16 @@ wait:
 	}
 }
 
-// procsIn counts the processes whose root directory is inside dir.
-func procsIn(dir string) int {
-	n := 0
+// nspawnGone says no nspawn of machine name runs.
+func nspawnGone(name string) bool {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		if root, _ := os.Readlink("/proc/" + e.Name() + "/root"); strings.HasPrefix(root, dir+"/") {
-			n++
+		if b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); strings.Contains(string(b), "--machine="+name+"\x00") {
+			return false
 		}
 	}
-	return n
+	return true
 }
