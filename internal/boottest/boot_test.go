@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"go4.org/netipx"
 	"golang.org/x/sys/unix"
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/e2etest"
-	"github.com/anyip/anyip/internal/ipx"
 )
 
 const (
@@ -52,7 +52,7 @@ func TestBoot3NIC(t *testing.T) {
 	})
 
 	// The operator's ranges: free space in the VIPs' network.
-	avoid := []netip.Addr{vipNIC.Addr.Addr(), vipNIC.Router, vipNIC.Addr.Masked().Addr(), ipx.Last(vipNIC.Addr.Masked())}
+	avoid := []netip.Addr{vipNIC.Addr.Addr(), vipNIC.Router, vipNIC.Addr.Masked().Addr(), netipx.PrefixLastIP(vipNIC.Addr.Masked())}
 	extra := FreeRanges(vipNIC.Addr.Masked(), 28, 3, cfg.ServiceRanges, avoid...)
 	if len(extra) < 3 {
 		t.Fatalf("no room for test ranges in %s", vipNIC.Addr.Masked())
@@ -125,7 +125,7 @@ func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
 	for i, r := range cfg.ServiceRanges {
 		a.serves(url(VIP(r), 80), fmt.Sprintf("%s vip-%d", VIP(r), i+1))
 		// Any address of the range, through the wildcard frontend.
-		last := ipx.Last(r).Prev()
+		last := netipx.PrefixLastIP(r).Prev()
 		a.serves(url(last, 8080), last.String()+" any")
 	}
 	a.published("ok: ")

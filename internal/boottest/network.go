@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go4.org/netipx"
+
 	"github.com/anyip/anyip/internal/appliance"
-	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/ovfenv"
 )
@@ -59,7 +60,7 @@ func nicsFromEnv(env []byte) ([]NIC, error) {
 		}
 		r := n.Gateway
 		if !r.IsValid() {
-			r = ipx.Last(n.Subnet()).Prev()
+			r = netipx.PrefixLastIP(n.Subnet()).Prev()
 		}
 		nics = append(nics, NIC{Role: n.Role, Addr: n.Addr, Router: r})
 	}
@@ -155,7 +156,7 @@ defaults
 func FreeRanges(subnet netip.Prefix, bits, n int, taken []netip.Prefix, avoid ...netip.Addr) []netip.Prefix {
 	var out []netip.Prefix
 	size := uint64(1) << (subnet.Addr().BitLen() - bits)
-	last := ipx.Last(subnet)
+	last := netipx.PrefixLastIP(subnet)
 	for a := netip.PrefixFrom(last, bits).Masked(); subnet.Contains(a.Addr()) && len(out) < n; {
 		ok := true
 		for _, t := range append(taken, out...) {
