@@ -6,6 +6,7 @@ package finding
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -69,13 +70,26 @@ const (
 // Every place that echoes operator input goes through it.
 func Clip(s string) string { return clipTo(s, MaxValue) }
 
+// clipTo cuts s so that it takes at most max bytes also when quoted (%q):
+// a control byte quotes as four (\x1c), and messages quote what they echo.
 func clipTo(s string, max int) string {
-	if len(s) <= max {
+	if len(s) <= max/4 {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	width, cut := 0, len(s)
+	for i, r := range s {
+		w := len(strconv.QuoteRune(r)) - 2
+		if r == utf8.RuneError {
+			w = 4 // an invalid byte quotes as \xNN
+		}
+		if width+w > max {
+			cut = i
+			break
+		}
+		width += w
+	}
+	if cut == len(s) {
+		return s
 	}
 	return fmt.Sprintf("%s...(%d bytes)", s[:cut], len(s))
 }

@@ -1,9 +1,10 @@
 package haproxycfg
 
 import (
-	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 func FuzzParseHAProxy(f *testing.F) {
@@ -27,7 +28,10 @@ func FuzzParseHAProxy(f *testing.F) {
 			}
 			return
 		}
-		lines := bytes.Count(data, []byte("\n")) + 1
+		lines := 0 // as the shared line reader counts them: LF, CRLF or a bare CR ends one
+		for range textfile.Lines(data) {
+			lines++
+		}
 		for _, b := range c.Binds {
 			if b.Line < 1 || b.Line > lines {
 				t.Fatalf("bind on line %d of %d", b.Line, lines)
