@@ -80,11 +80,51 @@ func parseErr(line int, format string, args ...any) error {
 	return &ParseError{Line: line, Reason: fmt.Sprintf(format, args...)}
 }
 
-// rawEnv extends govmomi's ovf.Env with the ve: parts ESX and vCenter add.
+// rawEnv is govmomi's ovf.Env with the ve: parts ESX and vCenter add, and
+// properties that keep every attribute: ovf.EnvProperty matches oe:value
+// and a bare value alike, so a property carrying both would silently keep
+// whichever came last.
 type rawEnv struct {
-	ovf.Env
-	VCenterID string              `xml:"http://www.vmware.com/schema/ovfenv vCenterId,attr"`
-	Ethernet  *rawEthernetSection `xml:"http://www.vmware.com/schema/ovfenv EthernetAdapterSection"`
+	XMLName   xml.Name             `xml:"http://schemas.dmtf.org/ovf/environment/1 Environment"`
+	ID        string               `xml:"id,attr"`
+	EsxID     string               `xml:"http://www.vmware.com/schema/ovfenv esxId,attr"`
+	VCenterID string               `xml:"http://www.vmware.com/schema/ovfenv vCenterId,attr"`
+	Platform  *ovf.PlatformSection `xml:"PlatformSection"`
+	Property  *rawPropertySection  `xml:"PropertySection"`
+	Ethernet  *rawEthernetSection  `xml:"http://www.vmware.com/schema/ovfenv EthernetAdapterSection"`
+}
+
+type rawPropertySection struct {
+	Properties []rawProperty `xml:"Property"`
+}
+
+type rawProperty struct {
+	Attrs []xml.Attr `xml:",any,attr"`
+}
+
+// keyValue returns the property's key and value: the attributes named
+// key and value in the oe: namespace or in none. A second key or value
+// (oe:value and value both) is an error, never a silent choice.
+func (p rawProperty) keyValue() (key, value string, err error) {
+	var keys, values int
+	for _, a := range p.Attrs {
+		if a.Name.Space != "" && a.Name.Space != NamespaceOVFEnv {
+			continue
+		}
+		switch a.Name.Local {
+		case "key":
+			key, keys = a.Value, keys+1
+		case "value":
+			value, values = a.Value, values+1
+		}
+	}
+	switch {
+	case keys > 1:
+		return "", "", errors.New("has two keys (oe:key and key); give one")
+	case values > 1:
+		return "", "", errors.New("has two values (oe:value and value); give one")
+	}
+	return key, value, nil
 }
 
 type rawEthernetSection struct {
@@ -296,20 +336,24 @@ func convert(data []byte, raw *rawEnv) (*Env, error) {
 
 	if raw.Property != nil {
 		first := map[string]int{} // key -> index of its first occurrence
-		for i, p := range raw.Property.Properties {
-			if strings.TrimSpace(p.Key) == "" {
+		for i, rp := range raw.Property.Properties {
+			key, value, err := rp.keyValue()
+			if err != nil {
+				return nil, parseErr(propertyLine(data, i), "property #%d %v", i+1, err)
+			}
+			if strings.TrimSpace(key) == "" {
 				return nil, parseErr(propertyLine(data, i), "property #%d has no oe:key", i+1)
 			}
-			if j, dup := first[p.Key]; dup {
-				if raw.Property.Properties[j].Value == p.Value {
+			if j, dup := first[key]; dup {
+				if env.Properties[key] == value {
 					continue
 				}
 				return nil, parseErr(propertyLine(data, i),
 					"property #%d repeats key %q with a different value (first given as property #%d on line %d)",
-					i+1, clip(p.Key), j+1, propertyLine(data, j))
+					i+1, clip(key), j+1, propertyLine(data, j))
 			}
-			first[p.Key] = i
-			env.Properties[p.Key] = p.Value
+			first[key] = i
+			env.Properties[key] = value
 		}
 	}
 

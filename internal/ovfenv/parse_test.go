@@ -258,6 +258,13 @@ func TestParseRejects(t *testing.T) {
 			[]string{`"appliance.root_pwd"`, "property #3", "property #1 on line 3"}},
 		{"property without key", doc(props("a", "1") + `<PropertySection><Property oe:value="` + secret + `"/></PropertySection>`), 5, []string{"property #2 has no oe:key"}},
 		{"property with blank key", doc(props(" ", secret)), 3, []string{"property #1 has no oe:key"}},
+		{"property with oe:value and value", doc(props("a", "1") + `<PropertySection>` + "\n" +
+			`<Property oe:key="loadbalance.service_ip_range" oe:value="10.0.0.0/24" value="` + secret + `"/></PropertySection>`), 6,
+			[]string{"property #2", "two values", "oe:value and value"}},
+		{"property with value and oe:value", doc(`<PropertySection><Property value="` + secret + `" oe:key="k" oe:value=""/></PropertySection>`), 2,
+			[]string{"property #1", "two values"}},
+		{"property with oe:key and key", doc(`<PropertySection><Property oe:key="a" key="b" oe:value="1"/></PropertySection>`), 2,
+			[]string{"property #1", "two keys"}},
 		{"adapter without MAC", doc(`<ve:EthernetAdapterSection><ve:Adapter ve:network="n"/></ve:EthernetAdapterSection>`), 0, []string{"adapter #1", "no ve:mac"}},
 		{"adapter with bad MAC", doc(`<ve:EthernetAdapterSection><ve:Adapter ve:mac="00:50:56:aa:10:05"/><ve:Adapter ve:mac="zz:50"/></ve:EthernetAdapterSection>`), 0, []string{"adapter #2", `"zz:50"`}},
 		{"adapter with 8-byte MAC", doc(`<ve:EthernetAdapterSection><ve:Adapter ve:mac="00:50:56:aa:10:05:00:01"/></ve:EthernetAdapterSection>`), 0, []string{"48-bit"}},
