@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,6 +357,36 @@ func TestInvalidRunAfterValidChangesNothing(t *testing.T) {
 		}
 		if s, _ := os.ReadFile(filepath.Join(b.state, "firstboot.yaml")); !bytes.Equal(s, state) {
 			t.Error("invalid run changed the state record")
+		}
+		wantRoutes(t, b.routes(), routes...)
+	}
+}
+
+// A range key spelt but for case or spacing is the operator's ranges, not
+// "no ranges": the run refuses, names both spellings, and leaves the file,
+// the routes and the record as they were.
+func TestNearMissRangeKeyChangesNothing(t *testing.T) {
+	b := newBox(t)
+	p := e2etest.Base2NIC()
+	b.want(b.run(p), 0)
+	cfg, routes := b.readCfg(), b.routes()
+	state, _ := os.ReadFile(filepath.Join(b.state, "firstboot.yaml"))
+	const key = "loadbalance.service_ip_range"
+	for _, spelt := range []string{"LoadBalance.Service_IP_Range", " " + key + " "} {
+		bad := p.With(spelt, p[key])
+		delete(bad, key)
+		r := b.run(bad)
+		b.want(r, 1)
+		for _, w := range []string{fmt.Sprintf("%q", spelt), fmt.Sprintf("%q", key), "nothing was changed"} {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("output lacks %s:\n%s", w, r.stdout)
+			}
+		}
+		if b.readCfg() != cfg {
+			t.Error("the run changed the cfg")
+		}
+		if s, _ := os.ReadFile(filepath.Join(b.state, "firstboot.yaml")); !bytes.Equal(s, state) {
+			t.Error("the run changed the state record")
 		}
 		wantRoutes(t, b.routes(), routes...)
 	}

@@ -22,7 +22,7 @@ import (
 // the Config; the findings make the whole configuration invalid.
 func FromProperties(raw map[string]string) (Config, Properties, finding.List) {
 	p := NormalizeProperties(raw)
-	r := reader{props: p}
+	r := reader{props: p, findings: checkKeys(raw)}
 	c := Config{
 		Hostname:           r.hostname(KeyHostname),
 		Nameservers:        r.addrList(KeyNameservers),
