@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,24 +15,47 @@ import (
 // WriteFile replaces path with data so that a reader, or the next boot
 // after a crash, sees either the whole old file or the whole new one:
 // temp file in the same directory, fsync, rename, fsync the directory.
-// An existing file keeps its mode; a new one gets mode.
+//
+// A symlink is written through: the file it points to is replaced, in
+// that file's directory, and the link stays (an operator who keeps the
+// ranges on another volume keeps them there). An existing file keeps its
+// mode and owner; a new one gets mode. Group and world write bits are
+// always dropped: whoever can write the ranges file decides which
+// addresses this host answers for. A target that is not a regular file
+// (a device, a FIFO, a directory) is refused, never replaced.
 func WriteFile(path string, data []byte, mode fs.FileMode) error {
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	target, st, err := resolve(path)
+	if err != nil {
 		return err
 	}
-	Sweep(path)
-	dir := filepath.Dir(path)
-	tmp, unlock, err := createTemp(dir, path)
+	uid, gid := -1, -1
+	if st != nil {
+		if !st.Mode().IsRegular() {
+			return notRegular(path, target, st)
+		}
+		mode = st.Mode().Perm()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
+	mode &^= 0o022
+	Sweep(target)
+	dir := filepath.Dir(target)
+	tmp, unlock, err := createTemp(dir, target)
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // no-op after the rename
 	defer unlock()        // after the rename: until then Sweep must see it live
-	// CreateTemp makes the file 0600; chmod before writing so a secret
-	// written to a 0600 destination is never briefly more readable.
+	// CreateTemp makes the file 0600; chown and chmod before writing so a
+	// secret written to a 0600 destination is never briefly more readable.
+	if uid >= 0 && (uid != os.Geteuid() || gid != os.Getegid()) {
+		if err := tmp.Chown(uid, gid); err != nil {
+			tmp.Close()
+			return fmt.Errorf("keep the owner %d:%d of %s: %w", uid, gid, target, err)
+		}
+	}
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
@@ -47,7 +71,7 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(name, path); err != nil {
+	if err := os.Rename(name, target); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)
@@ -65,6 +89,60 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 // os.CreateTemp draws: a name no editor or backup an operator keeps beside
 // the file has, and the only names Sweep removes.
 const tempMark = ".anyip-tmp-"
+
+// resolve follows path through symlinks to the file a write should
+// replace, and returns it with its Lstat, or nil when it does not exist
+// yet (a link to a file not yet created is written through too, as a shell
+// redirection would). Relative links resolve against the real directory
+// of the link, as the kernel does.
+func resolve(path string) (string, fs.FileInfo, error) {
+	const maxLinks = 40 // the kernel's own limit (MAXSYMLINKS)
+	for range maxLinks {
+		st, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, nil, nil
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			return path, st, nil
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return "", nil, err
+		}
+		if !filepath.IsAbs(link) {
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				return "", nil, err
+			}
+			link = filepath.Join(dir, link)
+		}
+		path = link
+	}
+	return "", nil, &fs.PathError{Op: "resolve", Path: path, Err: syscall.ELOOP}
+}
+
+func notRegular(path, target string, st fs.FileInfo) error {
+	what := "not a regular file"
+	switch m := st.Mode(); {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a block device"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a FIFO"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	}
+	if target != path {
+		return fmt.Errorf("%s is a symlink to %s, which is %s: refusing to replace it (point the link at a regular file, or remove it)", path, target, what)
+	}
+	return fmt.Errorf("%s is %s: refusing to replace it with a regular file (move it away first)", path, what)
+}
 
 func tempPattern(path string) string { return "." + filepath.Base(path) + tempMark + "*" }
 
