@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
@@ -32,7 +31,7 @@ type loaded struct {
 // interface. A missing file is a finding (the operator's to fix); a file
 // or system that cannot be read is an error.
 func load(o options) (*loaded, error) {
-	data, err := os.ReadFile(o.config)
+	data, refused, err := cfgfile.Read(o.config)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &loaded{findings: finding.List{finding.Errorf(o.config, "",
 			"create it with one range (CIDR) a line, or run `anyip-routes down` to remove the routes",
@@ -40,6 +39,9 @@ func load(o options) (*loaded, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the ranges file: %w", err)
+	}
+	if refused != nil {
+		return &loaded{findings: refused}, nil
 	}
 	f, fs := cfgfile.Parse(o.config, data)
 	if fs.HasErrors() {

@@ -5,6 +5,7 @@
 package cfgfile
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -54,11 +55,10 @@ func (f *File) Where(line int) string { return fmt.Sprintf("%s:%d", f.Path, line
 // whole or not at all).
 func Parse(path string, data []byte) (*File, finding.List) {
 	f := &File{Path: path, data: data}
-	var fs finding.List
 	if len(data) > MaxSize {
-		fs = append(fs, finding.Errorf(path, "", "keep the file under 32 MiB", "is %d bytes long", len(data)))
-		return f, fs
+		return f, finding.List{finding.Errorf(path, "", fmt.Sprintf("keep the file under %d MiB", MaxSize>>20), "is %d bytes long", len(data))}
 	}
+	var fs bounded
 	seen := make(map[netip.Prefix]int)
 	for n, raw := range textfile.Lines(data) {
 		line := strings.TrimSpace(string(raw))
@@ -67,14 +67,14 @@ func Parse(path string, data []byte) (*File, finding.List) {
 			continue
 		case strings.HasPrefix(line, BeginMarker):
 			if f.Begin != 0 {
-				fs = append(fs, finding.Errorf(f.Where(n), line, fmt.Sprintf("delete one of the two; the first is on line %d", f.Begin), "the first-boot block begins twice"))
+				fs.add(finding.Errorf(f.Where(n), line, fmt.Sprintf("delete one of the two; the first is on line %d", f.Begin), "the first-boot block begins twice"))
 				continue
 			}
 			f.Begin = n
 			continue
 		case strings.HasPrefix(line, EndMarker):
 			if f.Begin == 0 || f.End != 0 {
-				fs = append(fs, finding.Errorf(f.Where(n), line, "delete this line, or put the matching BEGIN line back", "the first-boot block ends without beginning"))
+				fs.add(finding.Errorf(f.Where(n), line, "delete this line, or put the matching BEGIN line back", "the first-boot block ends without beginning"))
 				continue
 			}
 			f.End = n
@@ -84,21 +84,53 @@ func Parse(path string, data []byte) (*File, finding.List) {
 		}
 		p, hint, err := ParseLine(line)
 		if err != nil {
-			fs = append(fs, finding.Errorf(f.Where(n), line, hint, "%v", err))
+			fs.add(finding.Errorf(f.Where(n), line, hint, "%v", err))
 			continue
 		}
 		if first, dup := seen[p]; dup {
-			fs = append(fs, finding.Warnf(f.Where(n), line, "delete one of them", "%s is listed again (first on line %d)", p, first))
+			fs.add(finding.Warnf(f.Where(n), line, "delete one of them", "%s is listed again (first on line %d)", p, first))
 			continue
 		}
 		seen[p] = n
 		f.Entries = append(f.Entries, Entry{Line: n, Text: line, Prefix: p, Managed: f.Begin != 0 && f.End == 0})
 	}
 	if f.Begin != 0 && f.End == 0 {
-		fs = append(fs, finding.Errorf(f.Where(f.Begin), BeginMarker, "put the line "+EndMarker+" after the managed ranges, or delete this line",
+		fs.add(finding.Errorf(f.Where(f.Begin), BeginMarker, "put the line "+EndMarker+" after the managed ranges, or delete this line",
 			"the first-boot block begins but never ends"))
 	}
-	return f, fs
+	return f, fs.list(path)
+}
+
+// MaxFindings bounds the findings Parse keeps of each severity; the rest
+// are counted in one more. A file of a million bad lines is fixed from the
+// first few, and its findings must not cost more memory than the file.
+const MaxFindings = 200
+
+type bounded struct {
+	fs      finding.List
+	kept    [2]int // by severity
+	omitted [2]int
+}
+
+func (b *bounded) add(f finding.Finding) {
+	if b.kept[f.Severity] == MaxFindings {
+		b.omitted[f.Severity]++
+		return
+	}
+	b.kept[f.Severity]++
+	b.fs = append(b.fs, f)
+}
+
+func (b *bounded) list(path string) finding.List {
+	if n := b.omitted[finding.Error]; n > 0 {
+		b.fs = append(b.fs, finding.Errorf(path, "", "fix the lines above, then look again",
+			"%d more lines have errors", n))
+	}
+	if n := b.omitted[finding.Warning]; n > 0 {
+		b.fs = append(b.fs, finding.Warnf(path, "", "fix the lines above, then look again",
+			"%d more lines have warnings", n))
+	}
+	return b.fs
 }
 
 // ParseLine reads one range line. Like the old shell service (which handed
@@ -150,4 +182,22 @@ func ComparePrefix(a, b netip.Prefix) int {
 		return c
 	}
 	return a.Bits() - b.Bits()
+}
+
+// Read reads the file at path, at most MaxSize bytes. A path that is not a
+// regular file (a link to /dev/zero, a FIFO) or is too large is the
+// operator's to fix, like a bad line: it comes back as a finding, and
+// nothing is applied. The error is for what the system failed at (and
+// fs.ErrNotExist, which each caller treats its own way).
+func Read(path string) ([]byte, finding.List, error) {
+	data, err := textfile.ReadFile(path, MaxSize)
+	var fe *textfile.FileError
+	switch {
+	case errors.As(err, &fe) && fe.Kind == textfile.ErrNotRegular:
+		return nil, finding.List{finding.Errorf(path, "", "make it a regular file with one range (CIDR) a line; a symlink must point at one",
+			"%s", fe.Reason)}, nil
+	case errors.As(err, &fe) && fe.Kind == textfile.ErrTooLarge:
+		return nil, finding.List{finding.Errorf(path, "", fmt.Sprintf("keep the file under %d MiB", MaxSize>>20), "%s", fe.Reason)}, nil
+	}
+	return data, nil, err
 }

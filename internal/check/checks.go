@@ -14,6 +14,7 @@ import (
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/textfile"
 	"github.com/anyip/anyip/internal/validate"
 	"go4.org/netipx"
 )
@@ -28,6 +29,10 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 	case errors.Is(readErr, fs.ErrNotExist):
 		r.Status, r.Summary = Fail, path+" does not exist"
 		r.Hint = "create it with one range (CIDR) a line, or run anyip-firstboot to write it from the vApp properties"
+		return r, empty
+	case errors.Is(readErr, textfile.ErrNotRegular) || errors.Is(readErr, textfile.ErrTooLarge):
+		r.Status, r.Summary = Fail, readErr.Error()
+		r.Hint = fmt.Sprintf("make it a regular file of at most %d MiB with one range (CIDR) a line; a symlink must point at one", cfgfile.MaxSize>>20)
 		return r, empty
 	case readErr != nil:
 		r.Status, r.Summary = Error, fmt.Sprintf("cannot read %s: %v", path, readErr)

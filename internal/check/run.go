@@ -7,15 +7,16 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/sysfacts"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // Options are the inputs of a whole run.
@@ -62,7 +63,7 @@ func Run(ctx context.Context, o Options) *Report {
 	var rs []Result
 
 	// 1. The file.
-	data, err := os.ReadFile(o.Config)
+	data, err := textfile.ReadFile(o.Config, cfgfile.MaxSize)
 	res, f := Config(o.Config, data, err)
 	rs = append(rs, res)
 	fileOK := res.Status == Pass || res.Status == Warn
@@ -197,10 +198,14 @@ func readHAProxy(o Options) (*haproxycfg.Config, Result) {
 		r.Status, r.Summary = Skip, "no HAProxy configuration given (--haproxy-config)"
 		return nil, r
 	}
-	data, err := os.ReadFile(o.HAProxyConfig)
+	data, err := textfile.ReadFile(o.HAProxyConfig, haproxycfg.MaxSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && o.HAProxyOptional:
 		r.Status, r.Summary = Skip, fmt.Sprintf("not configured: %s does not exist (--haproxy-config names another)", o.HAProxyConfig)
+		return nil, r
+	case errors.Is(err, textfile.ErrNotRegular) || errors.Is(err, textfile.ErrTooLarge):
+		r.Status, r.Summary = Fail, err.Error()
+		r.Hint = fmt.Sprintf("give HAProxy's configuration file, a regular file of at most %d MiB, with --haproxy-config", haproxycfg.MaxSize>>20)
 		return nil, r
 	case err != nil:
 		r.Status, r.Summary = Error, fmt.Sprintf("cannot read the HAProxy configuration: %v", err)
@@ -251,6 +256,6 @@ func system(cur routes.Current, haveTable bool) System {
 }
 
 func sysctlOn(path string) bool {
-	b, err := os.ReadFile(path)
+	b, err := textfile.ReadFile(path, 64)
 	return err == nil && strings.TrimSpace(string(b)) != "0"
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/render"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/state"
@@ -102,11 +101,7 @@ func record(o Options, p Plan, r *Report, ch routes.Changes, kept int) *state.Re
 		Routes:         state.RouteCounts{Added: ch.Added, Removed: ch.Removed, Adopted: ch.Adopted, Kept: kept},
 		Parts:          r.Parts,
 	}
-	for _, f := range p.Findings {
-		if f.Severity == finding.Warning {
-			rec.Warnings = append(rec.Warnings, f)
-		}
-	}
+	rec.AddWarnings(p.Findings)
 	return rec
 }
 

@@ -37,7 +37,7 @@ type Plan struct {
 func MakePlan(w *Wizard, sys System, o Options) Plan {
 	p := Plan{Hash: w.Props.Hash()}
 	cfg, fs := cfgfile.Parse(o.Config, sys.Cfg)
-	p.Findings = append(slices.Clip(w.Findings), fs...)
+	p.Findings = append(append(slices.Clip(w.Findings), sys.CfgRefused...), fs...)
 	if o.Early {
 		// Before the network starts there is nothing to check the ranges
 		// against: the NICs' rules cover every range given, and the run
@@ -56,9 +56,13 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 	// ranges are refused, those it holds now.
 	rules := cfg.Prefixes()
 	if !p.Refused[PartRanges] {
+		// A set, not slices.Contains: an environment may list 300,000
+		// ranges.
 		wizard := make([]netip.Prefix, 0, len(w.Config.ServiceRanges))
+		inWizard := make(map[netip.Prefix]bool, len(w.Config.ServiceRanges))
 		for _, r := range w.Config.ServiceRanges {
-			if !slices.Contains(wizard, r) {
+			if !inWizard[r] {
+				inWizard[r] = true
 				wizard = append(wizard, r)
 			}
 		}

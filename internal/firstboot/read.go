@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 
 	"github.com/anyip/anyip/internal/appliance"
+	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/sysfacts"
@@ -41,6 +41,9 @@ func ReadWizard(data []byte, source string) (*Wizard, error) {
 type System struct {
 	// Cfg is the ranges file as it is; nil when there is none.
 	Cfg []byte
+	// CfgRefused says why the ranges file was not read (it is not a
+	// regular file, or too large): the operator's to fix, like a bad line.
+	CfgRefused finding.List
 	// Facts are the addresses, default gateways and name servers in use.
 	Facts validate.Facts
 	// Links are the names of the network interfaces.
@@ -50,11 +53,11 @@ type System struct {
 // ReadSystem reads the ranges file and the system's facts.
 func ReadSystem(o Options) (System, error) {
 	var s System
-	data, err := os.ReadFile(o.Config)
+	data, refused, err := cfgfile.Read(o.Config)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s, fmt.Errorf("read %s: %w", o.Config, err)
 	}
-	s.Cfg = data
+	s.Cfg, s.CfgRefused = data, refused
 	if s.Facts, err = sysfacts.Gather(o.ResolvConf); err != nil {
 		return s, fmt.Errorf("read the system's addresses and routes: %w", err)
 	}

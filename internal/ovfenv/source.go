@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/procgroup"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // Source is one place the OVF environment may come from.
@@ -134,12 +135,18 @@ func (c Command) run(ctx context.Context) ([]byte, error) {
 	}
 	// Its own process group: giving up ends the program's children too.
 	cmd := procgroup.Command(ctx, path, c.Args...)
-	stdout := &cappedBuffer{max: MaxSize}
+	stdout := &cappedBuffer{max: MaxSize, stop: true}
+	// A chatty stderr is kept short and does not stop the program.
 	stderr := &cappedBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err = cmd.Run()
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("gave up: %w", ctxErr)
+	}
+	// Before the exit status: a program stopped for printing too much
+	// dies of the broken pipe.
+	if stdout.overflow {
+		return nil, fmt.Errorf("printed more than the %d byte limit; stopped it", MaxSize)
 	}
 	if err != nil {
 		var ee *exec.ExitError
@@ -148,35 +155,44 @@ func (c Command) run(ctx context.Context) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if stdout.overflow {
-		return nil, fmt.Errorf("output exceeds the %d byte limit", MaxSize)
-	}
 	return stdout.Bytes(), nil
 }
 
-// cappedBuffer keeps the first max bytes and swallows the rest, so a
-// chatty program neither fills memory nor dies of a broken pipe.
+// cappedBuffer keeps the first max bytes. It has no ReadFrom on purpose:
+// exec.Cmd copies a program's output with io.Copy, which would use one
+// (bytes.Buffer's, when it was embedded) and never call the capped Write.
+// With stop set, the first byte past max fails the write, so the copy
+// ends and the program gets a broken pipe instead of running on.
 type cappedBuffer struct {
-	bytes.Buffer
+	buf      []byte
 	max      int
+	stop     bool
 	overflow bool
 }
 
+var errOverflow = errors.New("output limit reached")
+
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	room := b.max - b.Len()
+	room := b.max - len(b.buf)
 	if len(p) > room {
 		b.overflow = true
-		if room > 0 {
-			b.Buffer.Write(p[:room])
+		b.buf = append(b.buf, p[:max(room, 0)]...)
+		if b.stop {
+			return max(room, 0), errOverflow
 		}
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	b.buf = append(b.buf, p...)
+	return len(p), nil
 }
 
+func (b *cappedBuffer) Bytes() []byte { return b.buf }
+
 // FromPath returns a source for a path given by the operator: "-" is
-// stdin; otherwise a file holding the XML, or an ISO 9660 image or block
-// device with ovf-env.xml in its root directory.
+// stdin; otherwise a regular file holding the XML or an ISO 9660 image, or
+// a block device with ovf-env.xml in the root directory of its ISO 9660
+// file system. Anything else (a FIFO, a character device) is refused: a
+// stream comes through stdin.
 func FromPath(path string, stdin io.Reader) Source {
 	if path == "-" {
 		return streamSource{name: "stdin", r: stdin}
@@ -191,22 +207,36 @@ type streamSource struct {
 
 func (s streamSource) Name() string { return s.name }
 
+// Read reads the stream in the background so that the caller's ctx (a
+// signal, a deadline) ends the wait for an input that never closes; the
+// process is about to exit then, and takes the blocked read with it.
 func (s streamSource) Read(ctx context.Context) ([]byte, error) {
 	if s.r == nil {
 		return nil, errors.New("no input")
 	}
-	return readStream(s.r)
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := readStream(s.r, s.name)
+		done <- result{data, err}
+	}()
+	select {
+	case r := <-done:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("gave up waiting for the end of the input: %w", ctx.Err())
+	}
 }
 
 // readStream reads a non-seekable input; an ISO image piped in is
 // recognised too, as long as it fits the size limit.
-func readStream(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+func readStream(r io.Reader, name string) ([]byte, error) {
+	data, err := textfile.ReadAll(r, name, 0, MaxSize)
 	if err != nil {
 		return nil, err
-	}
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("input exceeds the %d byte limit", MaxSize)
 	}
 	if hasISOSignature(bytes.NewReader(data)) {
 		return readISO(bytes.NewReader(data))
@@ -223,36 +253,22 @@ func (s pathSource) Read(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode := fi.Mode()
-	switch {
-	case mode.IsDir():
-		return nil, errors.New("is a directory")
-	case mode.IsRegular():
-		return readFileOrImage(s.path, fi.Size())
-	case mode&os.ModeDevice != 0 && mode&os.ModeCharDevice == 0:
+	if m := fi.Mode(); m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0 {
 		return readDevice(s.path)
-	default:
-		// FIFOs, /dev/stdin, process substitution.
-		f, err := os.Open(s.path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return readStream(f)
 	}
-}
-
-func readFileOrImage(path string, size int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, fi, err := textfile.Open(s.path)
 	if err != nil {
+		if errors.Is(err, textfile.ErrNotRegular) {
+			return nil, fmt.Errorf("%w (give a file, an ISO image or a CD-ROM device; pipe a stream into --ovf-env -)", err)
+		}
 		return nil, err
 	}
 	defer f.Close()
 	if hasISOSignature(f) {
 		return readISO(f)
 	}
-	if size > MaxSize {
-		return nil, fmt.Errorf("is %d bytes, more than the %d byte limit, and not an ISO 9660 image", size, MaxSize)
+	if fi.Size() > MaxSize {
+		return nil, fmt.Errorf("is %d bytes, more than the %d byte limit, and not an ISO 9660 image", fi.Size(), MaxSize)
 	}
-	return readStream(f)
+	return textfile.ReadAll(f, s.path, fi.Size(), MaxSize)
 }

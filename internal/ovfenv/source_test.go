@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,6 +137,7 @@ cat '` + xmlFile + `'`, xml, ""},
 cat '` + xmlFile + `'`, xml, ""},
 		{"no value", rpctool, `echo "No value found" >&2; exit 1`, "", "exit status 1: No value found"},
 		{"prints nothing", rpctool, `exit 0`, "", "printed nothing"},
+		{"flood on stdout is cut at the limit", rpctool, `head -c 8388608 /dev/zero`, "", "printed more than the 4194304 byte limit"},
 		{"long stderr is bounded", rpctool, `i=0; while [ $i -lt 500 ]; do printf 'noise noise ' >&2; i=$((i+1)); done; exit 3`, "", "exit status 3: noise noise"},
 		{"missing", rpctool, "", "", "not found in PATH"},
 	}
@@ -152,6 +154,32 @@ cat '` + xmlFile + `'`, xml, ""},
 				t.Errorf("error is %d bytes long", len(err.Error()))
 			}
 		})
+	}
+}
+
+// exec.Cmd hands a program's output to io.Copy, which prefers the
+// destination's ReadFrom: the cap must hold on that path too.
+func TestCappedBufferThroughIOCopy(t *testing.T) {
+	b := &cappedBuffer{max: 1000}
+	n, err := io.Copy(b, strings.NewReader(strings.Repeat("x", 5000)))
+	if len(b.Bytes()) != 1000 || !b.overflow {
+		t.Errorf("kept %d bytes (overflow %v) of %d copied (%v), want 1000 and overflow", len(b.Bytes()), b.overflow, n, err)
+	}
+	stop := &cappedBuffer{max: 1000, stop: true}
+	if _, err := io.Copy(stop, strings.NewReader(strings.Repeat("x", 5000))); err == nil || len(stop.Bytes()) != 1000 {
+		t.Errorf("stopping buffer: kept %d bytes, err %v", len(stop.Bytes()), err)
+	}
+}
+
+// A stdin that never ends gives way to the caller's context (a signal).
+func TestStdinHonoursContext(t *testing.T) {
+	r, w := io.Pipe()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { w.Write([]byte("<Environment")); cancel() }()
+	_, err := FromPath("-", r).Read(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the context's", err)
 	}
 }
 
@@ -279,6 +307,12 @@ func TestFromPath(t *testing.T) {
 	isoPath := write("env.iso", iso)
 	bigPath := write("big.xml", bytes.Repeat([]byte(" "), MaxSize+1))
 	emptyISO := write("empty.iso", buildISO(t, isoSpec{}))
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero")
+	os.Symlink("/dev/zero", zero)
 
 	tests := []struct {
 		name     string
@@ -293,7 +327,9 @@ func TestFromPath(t *testing.T) {
 		{name: "ISO without the file", path: emptyISO, wantName: emptyISO, wantErr: "no ovf-env.xml"},
 		{name: "stdin XML", path: "-", stdin: xml, wantName: "stdin", want: xml},
 		{name: "stdin ISO", path: "-", stdin: iso, wantName: "stdin", want: xml},
-		{name: "stdin too large", path: "-", stdin: bytes.Repeat([]byte("x"), MaxSize+1), wantName: "stdin", wantErr: "byte limit"},
+		{name: "stdin too large", path: "-", stdin: bytes.Repeat([]byte("x"), MaxSize+1), wantName: "stdin", wantErr: "stdin is more than the 4 MiB limit"},
+		{name: "FIFO without a writer", path: fifo, wantName: fifo, wantErr: fifo + " is a FIFO, not a regular file"},
+		{name: "symlink to /dev/zero", path: zero, wantName: zero, wantErr: zero + " is a character device, not a regular file"},
 		{name: "file too large", path: bigPath, wantName: bigPath, wantErr: "byte limit"},
 		{name: "directory", path: dir, wantName: dir, wantErr: "is a directory"},
 		{name: "missing", path: filepath.Join(dir, "nope"), wantName: filepath.Join(dir, "nope"), wantErr: "no such file"},

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // WriteFile replaces path with data so that a reader, or the next boot
@@ -125,19 +127,7 @@ func resolve(path string) (string, fs.FileInfo, error) {
 }
 
 func notRegular(path, target string, st fs.FileInfo) error {
-	what := "not a regular file"
-	switch m := st.Mode(); {
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeCharDevice != 0:
-		what = "a character device"
-	case m&fs.ModeDevice != 0:
-		what = "a block device"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a FIFO"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	}
+	what := textfile.Kind(st.Mode())
 	if target != path {
 		return fmt.Errorf("%s is a symlink to %s, which is %s: refusing to replace it (point the link at a regular file, or remove it)", path, target, what)
 	}

@@ -15,12 +15,22 @@ import (
 
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/render"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // DefaultDir is where the appliance keeps its state.
 const DefaultDir = "/var/lib/anyip"
 
 const fileName = "firstboot.yaml"
+
+// MaxSize bounds the record read back. A record holds a line per range
+// (an OVF environment is at most 4 MiB, so at most some 300,000 ranges)
+// and at most MaxWarnings findings.
+const MaxSize = 16 << 20
+
+// MaxWarnings bounds the warnings a record keeps; the rest are counted.
+// The record is for "what did the last run do", not the full report.
+const MaxWarnings = 50
 
 // Record is the outcome of one applied run. It never holds a secret: the
 // hash leaves secret properties out, and findings redact them.
@@ -36,6 +46,23 @@ type Record struct {
 	Routes         RouteCounts       `yaml:"routes"`
 	Parts          []Outcome         `yaml:"parts,omitempty"`
 	Warnings       []finding.Finding `yaml:"warnings,omitempty"`
+	// WarningsOmitted counts the warnings beyond MaxWarnings.
+	WarningsOmitted int `yaml:"warnings_omitted,omitempty"`
+}
+
+// AddWarnings keeps the warnings of fs, up to MaxWarnings in all, and
+// counts the rest.
+func (r *Record) AddWarnings(fs finding.List) {
+	for _, f := range fs {
+		if f.Severity != finding.Warning {
+			continue
+		}
+		if len(r.Warnings) < MaxWarnings {
+			r.Warnings = append(r.Warnings, f)
+		} else {
+			r.WarningsOmitted++
+		}
+	}
 }
 
 // Outcome is how one part of first boot ended (the VIP ranges, ...).
@@ -59,9 +86,11 @@ func Path(dir string) string { return filepath.Join(dir, fileName) }
 
 // Load returns the last record, or nil when there is none. A record that
 // does not parse (a half-written file cannot happen, but a hand edit can)
-// is treated as none: the run re-applies, which is always safe.
+// is treated as none: the run re-applies, which is always safe. So is one
+// that is not a regular file or is larger than MaxSize, with an error
+// saying so.
 func Load(dir string) (*Record, error) {
-	data, err := os.ReadFile(Path(dir))
+	data, err := textfile.ReadFile(Path(dir), MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -78,6 +107,9 @@ func Load(dir string) (*Record, error) {
 // Save writes the record atomically, creating dir if needed.
 func Save(dir string, r *Record) error {
 	r.Version = 1
+	if n := len(r.Warnings) - MaxWarnings; n > 0 {
+		r.Warnings, r.WarningsOmitted = r.Warnings[:MaxWarnings], r.WarningsOmitted+n
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -104,11 +103,15 @@ func prefix(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones), true
 }
 
+// MaxResolvConf bounds what is read of a resolv.conf: the resolver reads
+// three name servers, and real files are a few hundred bytes.
+const MaxResolvConf = 1 << 20
+
 // ReadNameservers returns the nameserver lines of a resolv.conf. A missing
 // file means none; systemd-resolved's stub (127.0.0.53) is reported like
 // any other and is harmless, since no range may be loopback anyway.
 func ReadNameservers(path string) ([]netip.Addr, error) {
-	data, err := os.ReadFile(path)
+	data, err := textfile.ReadFile(path, MaxResolvConf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -79,8 +79,26 @@ var special = []Network{
 func Ranges(rs []Range, rules Rules) finding.List {
 	var fs finding.List
 	ix := index{all: make([]entry, 0, len(rs))}
+	// A range given again exactly as before is checked once and reported
+	// once, with a count: a list of one range repeated 300,000 times is
+	// one mistake, not 300,000 findings (each of which every later check
+	// would repeat).
+	type repeat struct{ first, second, n int }
+	var repeats []repeat
+	first := make(map[netip.Prefix]int, len(rs)) // as typed → index of its first occurrence
+	repeated := make(map[netip.Prefix]int)       // as typed → position in repeats
 	for i, r := range rs {
 		p := r.Prefix
+		if f, dup := first[p]; dup {
+			if j, ok := repeated[p]; ok {
+				repeats[j].n++
+			} else {
+				repeated[p] = len(repeats)
+				repeats = append(repeats, repeat{first: f, second: i, n: 2})
+			}
+			continue
+		}
+		first[p] = i
 		if m := p.Masked(); m != p {
 			fs = append(fs, finding.Errorf(r.Where, p.String(), fmt.Sprintf("did you mean %s?", m),
 				"%s has host bits set: a range must start at its network address", p))
@@ -101,6 +119,18 @@ func Ranges(rs []Range, rules Rules) finding.List {
 	}
 	ix.build()
 
+	for _, d := range repeats {
+		a, b := rs[d.first], rs[d.second]
+		p := b.Prefix.Masked()
+		if d.n == 2 {
+			fs = append(fs, finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
+				"%s is listed twice (also in %s)", p, a.Where))
+			continue
+		}
+		fs = append(fs, finding.Warnf(b.Where, b.Prefix.String(), "list each range once",
+			"%s is listed %d times (first in %s)", p, d.n, a.Where))
+	}
+
 	for _, ov := range ix.overlaps() {
 		a, b := rs[ov[0]], rs[ov[1]]
 		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
@@ -113,14 +143,14 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			"%s overlaps %s (%s)", pb, pa, a.Where))
 	}
 
-	seen := make(map[netip.Addr]bool, len(rules.Forbidden))
+	seenAddr := make(map[netip.Addr]bool, len(rules.Forbidden))
 	for _, pt := range rules.Forbidden {
 		// The same address often comes twice (configured and observed);
 		// the first, configured one names the property to fix.
-		if seen[pt.Addr] {
+		if seenAddr[pt.Addr] {
 			continue
 		}
-		seen[pt.Addr] = true
+		seenAddr[pt.Addr] = true
 		for _, i := range ix.containing(pt.Addr, 128) {
 			r := rs[i]
 			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
