@@ -12,6 +12,7 @@ have inotifywait    || need+=(inotify-tools)
 have systemd-analyze || need+=(systemd)
 have curl           || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
+have prlimit        || need+=(util-linux)
 # The boot test: an image built from Debian packages, booted in a container.
 have mmdebstrap     || need+=(mmdebstrap)
 have systemd-nspawn || need+=(systemd-container)

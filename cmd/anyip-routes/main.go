@@ -43,9 +43,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/anyip/anyip/internal/cli"
 )
 
 func main() {
+	cli.LimitMemory()
 	// SIGTERM and SIGINT end the process and leave the routes in place:
 	// a restart or an upgrade of the service must not take the VIPs down.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -25,8 +25,10 @@ const (
 	EndMarker   = "# END anyip-firstboot"
 )
 
-// MaxSize bounds what we read: 100,000 ranges fit in a few MiB.
-const MaxSize = 32 << 20
+// MaxSize bounds what we read: some 250,000 one-line ranges, and what
+// parsing and checking that many takes stays within the commands' memory
+// bound (see cli.MemoryLimit).
+const MaxSize = 4 << 20
 
 // Entry is one range line.
 type Entry struct {
@@ -58,7 +60,8 @@ func Parse(path string, data []byte) (*File, finding.List) {
 	if len(data) > MaxSize {
 		return f, finding.List{finding.Errorf(path, "", fmt.Sprintf("keep the file under %d MiB", MaxSize>>20), "is %d bytes long", len(data))}
 	}
-	var fs bounded
+	// A file of a million bad lines must not cost a million findings.
+	var fs finding.Bounded
 	seen := make(map[netip.Prefix]int)
 	for n, raw := range textfile.Lines(data) {
 		line := strings.TrimSpace(string(raw))
@@ -67,14 +70,14 @@ func Parse(path string, data []byte) (*File, finding.List) {
 			continue
 		case strings.HasPrefix(line, BeginMarker):
 			if f.Begin != 0 {
-				fs.add(finding.Errorf(f.Where(n), line, fmt.Sprintf("delete one of the two; the first is on line %d", f.Begin), "the first-boot block begins twice"))
+				fs.Add(finding.Errorf(f.Where(n), line, fmt.Sprintf("delete one of the two; the first is on line %d", f.Begin), "the first-boot block begins twice"))
 				continue
 			}
 			f.Begin = n
 			continue
 		case strings.HasPrefix(line, EndMarker):
 			if f.Begin == 0 || f.End != 0 {
-				fs.add(finding.Errorf(f.Where(n), line, "delete this line, or put the matching BEGIN line back", "the first-boot block ends without beginning"))
+				fs.Add(finding.Errorf(f.Where(n), line, "delete this line, or put the matching BEGIN line back", "the first-boot block ends without beginning"))
 				continue
 			}
 			f.End = n
@@ -84,53 +87,21 @@ func Parse(path string, data []byte) (*File, finding.List) {
 		}
 		p, hint, err := ParseLine(line)
 		if err != nil {
-			fs.add(finding.Errorf(f.Where(n), line, hint, "%v", err))
+			fs.Add(finding.Errorf(f.Where(n), line, hint, "%v", err))
 			continue
 		}
 		if first, dup := seen[p]; dup {
-			fs.add(finding.Warnf(f.Where(n), line, "delete one of them", "%s is listed again (first on line %d)", p, first))
+			fs.Add(finding.Warnf(f.Where(n), line, "delete one of them", "%s is listed again (first on line %d)", p, first))
 			continue
 		}
 		seen[p] = n
 		f.Entries = append(f.Entries, Entry{Line: n, Text: line, Prefix: p, Managed: f.Begin != 0 && f.End == 0})
 	}
 	if f.Begin != 0 && f.End == 0 {
-		fs.add(finding.Errorf(f.Where(f.Begin), BeginMarker, "put the line "+EndMarker+" after the managed ranges, or delete this line",
+		fs.Add(finding.Errorf(f.Where(f.Begin), BeginMarker, "put the line "+EndMarker+" after the managed ranges, or delete this line",
 			"the first-boot block begins but never ends"))
 	}
-	return f, fs.list(path)
-}
-
-// MaxFindings bounds the findings Parse keeps of each severity; the rest
-// are counted in one more. A file of a million bad lines is fixed from the
-// first few, and its findings must not cost more memory than the file.
-const MaxFindings = 200
-
-type bounded struct {
-	fs      finding.List
-	kept    [2]int // by severity
-	omitted [2]int
-}
-
-func (b *bounded) add(f finding.Finding) {
-	if b.kept[f.Severity] == MaxFindings {
-		b.omitted[f.Severity]++
-		return
-	}
-	b.kept[f.Severity]++
-	b.fs = append(b.fs, f)
-}
-
-func (b *bounded) list(path string) finding.List {
-	if n := b.omitted[finding.Error]; n > 0 {
-		b.fs = append(b.fs, finding.Errorf(path, "", "fix the lines above, then look again",
-			"%d more lines have errors", n))
-	}
-	if n := b.omitted[finding.Warning]; n > 0 {
-		b.fs = append(b.fs, finding.Warnf(path, "", "fix the lines above, then look again",
-			"%d more lines have warnings", n))
-	}
-	return b.fs
+	return f, fs.List()
 }
 
 // ParseLine reads one range line. Like the old shell service (which handed

@@ -1,13 +1,18 @@
 package cfgfile
 
 import (
+	"errors"
 	"fmt"
 	"github.com/anyip/anyip/internal/textfile"
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/anyip/anyip/internal/finding"
@@ -269,4 +274,48 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Prefixes has %d, Entries %d", len(file.Prefixes()), len(file.Entries))
 		}
 	})
+}
+
+// A file of a million bad lines gives a bounded list that still counts
+// every line.
+func TestParseBoundsFindings(t *testing.T) {
+	data := []byte(strings.Repeat("x\n", 1_000_000) + strings.Repeat("10.0.0.0/24\n", 1000))
+	_, fs := Parse("/etc/vmware/anyip-routes.cfg", data)
+	errs, warns := fs.Count()
+	if errs != finding.DefaultMax+1 || warns != finding.DefaultMax+1 {
+		t.Fatalf("%d errors and %d warnings kept, want %d of each and one that counts the rest", errs, warns, finding.DefaultMax+1)
+	}
+	all := fs.Error()
+	for _, w := range []string{
+		"anyip-routes.cfg:201: this and 999799 more errors are not shown",
+		"anyip-routes.cfg:1000202: this and 798 more warnings are not shown",
+	} {
+		if !strings.Contains(all, w) {
+			t.Errorf("findings lack %q", w)
+		}
+	}
+}
+
+func TestReadRefusesWhatIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	zero := filepath.Join(dir, "zero.cfg")
+	os.Symlink("/dev/zero", zero)
+	fifo := filepath.Join(dir, "fifo.cfg")
+	syscall.Mkfifo(fifo, 0o644)
+	big := filepath.Join(dir, "big.cfg")
+	os.WriteFile(big, make([]byte, MaxSize+1), 0o644)
+	for _, c := range []struct{ path, want string }{
+		{zero, "is a character device, not a regular file"},
+		{fifo, "is a FIFO, not a regular file"},
+		{big, "more than the 4 MiB limit"},
+	} {
+		data, found, err := Read(c.path)
+		if err != nil || data != nil || len(found) != 1 || found[0].Severity != finding.Error ||
+			found[0].Where != c.path || !strings.Contains(found[0].Message, c.want) {
+			t.Errorf("Read(%s) = %d bytes, %v, %v; want one error saying %q", c.path, len(data), found, err, c.want)
+		}
+	}
+	if _, _, err := Read(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
 }

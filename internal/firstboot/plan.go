@@ -2,6 +2,7 @@ package firstboot
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -66,10 +67,18 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 				wizard = append(wizard, r)
 			}
 		}
-		p.Cfg, p.Desired = cfg.Rewrite(wizard)
-		p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
-		p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
-		rules = p.Desired
+		data, desired := cfg.Rewrite(wizard)
+		if len(data) > cfgfile.MaxSize {
+			// The next read would refuse it: refuse it now.
+			p.Findings = append(p.Findings, finding.Errorf(o.Config, "", fmt.Sprintf("list fewer or larger ranges: the file may hold %d MiB", cfgfile.MaxSize>>20),
+				"with the wizard's %d ranges the file would be %d bytes, more than it may hold", len(wizard), len(data)))
+			p.Refused = refused(p.Findings, o.Config)
+		} else {
+			p.Cfg, p.Desired = data, desired
+			p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
+			p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
+			rules = p.Desired
+		}
 	}
 	p.Network = PlanNetwork(w, rules, p.Refused)
 	return p

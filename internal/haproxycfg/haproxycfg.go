@@ -33,8 +33,9 @@ import (
 const DefaultPath = "/etc/haproxy/haproxy.cfg"
 
 // MaxSize bounds what Parse reads; real configurations with thousands of
-// frontends stay far below.
-const MaxSize = 64 << 20
+// frontends stay far below, and parsing the largest accepted one stays
+// within the commands' memory bound.
+const MaxSize = 4 << 20
 
 // Kind says what a bind address is.
 type Kind int

@@ -23,29 +23,35 @@ const DefaultDir = "/var/lib/anyip"
 
 const fileName = "firstboot.yaml"
 
-// MaxSize bounds the record read back. A record holds a line per range
-// (an OVF environment is at most 4 MiB, so at most some 300,000 ranges)
-// and at most MaxWarnings findings.
-const MaxSize = 16 << 20
+// MaxSize bounds the record read back: it holds at most MaxRanges ranges
+// and MaxWarnings findings, a few hundred KiB at most.
+const MaxSize = 1 << 20
 
-// MaxWarnings bounds the warnings a record keeps; the rest are counted.
-// The record is for "what did the last run do", not the full report.
-const MaxWarnings = 50
+// MaxRanges and MaxWarnings bound the lists a record keeps; the rest are
+// counted. The record is for "what did the last run do" (the ranges file
+// has every range, and the report every finding): a record of 300,000
+// ranges or warnings took seconds and gigabytes to write and read.
+const (
+	MaxRanges   = 1000
+	MaxWarnings = 50
+)
 
 // Record is the outcome of one applied run. It never holds a secret: the
 // hash leaves secret properties out, and findings redact them.
 type Record struct {
-	Version        int               `yaml:"version"`
-	AppliedAt      time.Time         `yaml:"applied_at"`
-	Source         string            `yaml:"source"`
-	PropertiesHash string            `yaml:"properties_hash"`
-	Config         string            `yaml:"config"`
-	ConfigSHA256   string            `yaml:"config_sha256"`
-	Ranges         []string          `yaml:"ranges"`
-	Result         string            `yaml:"result"`
-	Routes         RouteCounts       `yaml:"routes"`
-	Parts          []Outcome         `yaml:"parts,omitempty"`
-	Warnings       []finding.Finding `yaml:"warnings,omitempty"`
+	Version        int       `yaml:"version"`
+	AppliedAt      time.Time `yaml:"applied_at"`
+	Source         string    `yaml:"source"`
+	PropertiesHash string    `yaml:"properties_hash"`
+	Config         string    `yaml:"config"`
+	ConfigSHA256   string    `yaml:"config_sha256"`
+	Ranges         []string  `yaml:"ranges"`
+	// RangesOmitted counts the ranges beyond MaxRanges.
+	RangesOmitted int               `yaml:"ranges_omitted,omitempty"`
+	Result        string            `yaml:"result"`
+	Routes        RouteCounts       `yaml:"routes"`
+	Parts         []Outcome         `yaml:"parts,omitempty"`
+	Warnings      []finding.Finding `yaml:"warnings,omitempty"`
 	// WarningsOmitted counts the warnings beyond MaxWarnings.
 	WarningsOmitted int `yaml:"warnings_omitted,omitempty"`
 }
@@ -62,6 +68,16 @@ func (r *Record) AddWarnings(fs finding.List) {
 		} else {
 			r.WarningsOmitted++
 		}
+	}
+}
+
+// bound applies MaxRanges and MaxWarnings to a record built by hand.
+func (r *Record) bound() {
+	if n := len(r.Ranges) - MaxRanges; n > 0 {
+		r.Ranges, r.RangesOmitted = r.Ranges[:MaxRanges], r.RangesOmitted+n
+	}
+	if n := len(r.Warnings) - MaxWarnings; n > 0 {
+		r.Warnings, r.WarningsOmitted = r.Warnings[:MaxWarnings], r.WarningsOmitted+n
 	}
 }
 
@@ -107,9 +123,7 @@ func Load(dir string) (*Record, error) {
 // Save writes the record atomically, creating dir if needed.
 func Save(dir string, r *Record) error {
 	r.Version = 1
-	if n := len(r.Warnings) - MaxWarnings; n > 0 {
-		r.Warnings, r.WarningsOmitted = r.Warnings[:MaxWarnings], r.WarningsOmitted+n
-	}
+	r.bound()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,3 +153,63 @@ func TestLoadUnreadable(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// A run of 300,000 ranges and as many warnings records a bounded sample
+// and how many more there were.
+func TestSaveBoundsTheLists(t *testing.T) {
+	dir := t.TempDir()
+	r := record()
+	r.Ranges, r.Warnings = nil, nil
+	var fs finding.List
+	for i := range 300_000 {
+		r.Ranges = append(r.Ranges, "10.20.0.128/26")
+		fs = append(fs, finding.Warnf("loadbalance.service_ip_range", "10.20.0.128/26", "delete one of them", "listed again (%d)", i))
+	}
+	fs = append(fs, finding.Errorf("x", "", "", "an error is no warning"))
+	r.AddWarnings(fs)
+	if err := Save(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(Path(dir))
+	if st.Size() > 64<<10 {
+		t.Errorf("record is %d bytes", st.Size())
+	}
+	got, err := Load(dir)
+	if err != nil || got == nil {
+		t.Fatalf("Load = %v, %v", got, err)
+	}
+	if len(got.Ranges) != MaxRanges || got.RangesOmitted != 300_000-MaxRanges {
+		t.Errorf("%d ranges and %d omitted, want %d and %d", len(got.Ranges), got.RangesOmitted, MaxRanges, 300_000-MaxRanges)
+	}
+	if len(got.Warnings) != MaxWarnings || got.WarningsOmitted != 300_000-MaxWarnings {
+		t.Errorf("%d warnings and %d omitted, want %d and %d", len(got.Warnings), got.WarningsOmitted, MaxWarnings, 300_000-MaxWarnings)
+	}
+}
+
+// A record that is not a regular file, or too large, is no record: Load
+// says why, at once, without reading it.
+func TestLoadRefusesWhatIsNotARecord(t *testing.T) {
+	for name, make := range map[string]func(p string) error{
+		"link to /dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+		"FIFO":              func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		"8 GiB sparse": func(p string) error {
+			f, err := os.Create(p)
+			if err == nil {
+				err = f.Truncate(8 << 30)
+				f.Close()
+			}
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := make(Path(dir)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Load(dir)
+			if got != nil || err == nil || !strings.Contains(err.Error(), Path(dir)) {
+				t.Errorf("Load = %v, %v; want no record and an error naming the file", got, err)
+			}
+		})
+	}
+}

@@ -77,7 +77,8 @@ var special = []Network{
 // Ranges checks VIP ranges against each other and against the rules. It
 // reports every problem, not just the first.
 func Ranges(rs []Range, rules Rules) finding.List {
-	var fs finding.List
+	// 300,000 ranges may each earn a warning: keep a readable number.
+	var fs finding.Bounded
 	ix := index{all: make([]entry, 0, len(rs))}
 	// A range given again exactly as before is checked once and reported
 	// once, with a count: a list of one range repeated 300,000 times is
@@ -100,17 +101,17 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		}
 		first[p] = i
 		if m := p.Masked(); m != p {
-			fs = append(fs, finding.Errorf(r.Where, p.String(), fmt.Sprintf("did you mean %s?", m),
+			fs.Add(finding.Errorf(r.Where, p.String(), fmt.Sprintf("did you mean %s?", m),
 				"%s has host bits set: a range must start at its network address", p))
 			p = m
 		}
 		if p.Bits() == 0 {
-			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(), "list only the addresses VIPs are handed out from, e.g. 192.168.30.128/26",
+			fs.Add(finding.Errorf(r.Where, r.Prefix.String(), "list only the addresses VIPs are handed out from, e.g. 192.168.30.128/26",
 				"%s is every address there is: the appliance would answer for the whole network, gateways and DNS included", p))
 			continue
 		}
 		if lim := rules.limit(p); p.Bits() < lim {
-			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
+			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("use a range of /%d or smaller, or raise the limit (--max-range)", lim),
 				"%s holds %s addresses, more than a VIP pool should (largest allowed: /%d)", p, count(p), lim))
 			continue
@@ -123,11 +124,11 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		a, b := rs[d.first], rs[d.second]
 		p := b.Prefix.Masked()
 		if d.n == 2 {
-			fs = append(fs, finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
+			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
 				"%s is listed twice (also in %s)", p, a.Where))
 			continue
 		}
-		fs = append(fs, finding.Warnf(b.Where, b.Prefix.String(), "list each range once",
+		fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "list each range once",
 			"%s is listed %d times (first in %s)", p, d.n, a.Where))
 	}
 
@@ -135,11 +136,11 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		a, b := rs[ov[0]], rs[ov[1]]
 		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
 		if pa == pb {
-			fs = append(fs, finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
+			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
 				"%s is listed twice (also in %s)", pb, a.Where))
 			continue
 		}
-		fs = append(fs, finding.Errorf(b.Where, b.Prefix.String(), "keep one range for these addresses: merge them or make them disjoint",
+		fs.Add(finding.Errorf(b.Where, b.Prefix.String(), "keep one range for these addresses: merge them or make them disjoint",
 			"%s overlaps %s (%s)", pb, pa, a.Where))
 	}
 
@@ -153,7 +154,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		seenAddr[pt.Addr] = true
 		for _, i := range ix.containing(pt.Addr, 128) {
 			r := rs[i]
-			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
+			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("move or shrink the range so it leaves out %s", pt.Addr),
 				"%s contains %s, %s (%s): the appliance would answer for it and cut it off the network",
 				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where))
@@ -163,14 +164,14 @@ func Ranges(rs []Range, rules Rules) finding.List {
 	for _, n := range append(slices.Clip(rules.Avoid), special...) {
 		for _, i := range ix.overlapping(n.Prefix) {
 			r := rs[i]
-			fs = append(fs, finding.Errorf(r.Where, r.Prefix.String(),
+			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("choose a range outside %s", n.Prefix),
 				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where))
 		}
 	}
 
-	fs = append(fs, attachedWarnings(rs, &ix, rules.Attached)...)
-	return fs
+	attachedWarnings(&fs, rs, &ix, rules.Attached)
+	return fs.List()
 }
 
 func (r Rules) limit(p netip.Prefix) int {
@@ -189,10 +190,9 @@ func (r Rules) limit(p netip.Prefix) int {
 // attachedWarnings: a range outside every attached subnet works only if
 // the upstream router sends it here; a range holding a subnet's network
 // or broadcast address answers for addresses hosts use to mean "everyone".
-func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
-	var fs finding.List
+func attachedWarnings(fs *finding.Bounded, rs []Range, ix *index, attached []Network) {
 	if len(attached) == 0 {
-		return nil
+		return
 	}
 	// A subnet is usually both configured and observed on its interface:
 	// warn once, naming the first (configured) source.
@@ -216,13 +216,13 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 		r := rs[e.i]
 		switch {
 		case !inside:
-			fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(), "make sure the upstream router routes it to this appliance",
+			fs.Add(finding.Warnf(r.Where, r.Prefix.String(), "make sure the upstream router routes it to this appliance",
 				"%s lies outside every attached network (%s)", e.p, describe(attached)))
 		case e.p.Addr().Is6():
 			// IPv4 AnyIP addresses answer ARP; IPv6 ones get no
 			// neighbour advertisement (the kernel answers solicitations
 			// for addresses only), so on-link hosts never find them.
-			fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(),
+			fs.Add(finding.Warnf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("have the router route %s to this appliance's address (or set up proxy NDP)", e.p),
 				"%s is on an attached network, but Linux does not answer IPv6 neighbour solicitations for AnyIP addresses: hosts on the link cannot reach it directly", e.p))
 		}
@@ -238,12 +238,11 @@ func attachedWarnings(rs []Range, ix *index, attached []Network) finding.List {
 		}{{s.Addr(), "network"}, {netipx.PrefixLastIP(s), "broadcast"}} {
 			for _, i := range ix.containing(pt.a, 128) {
 				r := rs[i]
-				fs = append(fs, finding.Warnf(r.Where, r.Prefix.String(), fmt.Sprintf("leave %s out of the range", pt.a),
+				fs.Add(finding.Warnf(r.Where, r.Prefix.String(), fmt.Sprintf("leave %s out of the range", pt.a),
 					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, n.Where))
 			}
 		}
 	}
-	return fs
 }
 
 func describe(ns []Network) string {

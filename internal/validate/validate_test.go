@@ -525,16 +525,55 @@ func scale(n, m int) ([]Range, Facts, int) {
 	return rs, f, inside
 }
 
+// errorCount is the number of errors fs stands for: those shown, and those
+// a bounded list counts in its last one.
+func errorCount(fs finding.List) int {
+	n := 0
+	for _, f := range fs {
+		var more int
+		if _, err := fmt.Sscanf(f.Message, "this and %d more errors are not shown", &more); err == nil {
+			n += more
+		}
+		if f.Severity == finding.Error {
+			n++
+		}
+	}
+	return n
+}
+
 func TestRangesAtScale(t *testing.T) {
 	rs, facts, inside := scale(100_000, 10_000)
 	fs := Ranges(rs, SystemRules(facts))
-	errs, _ := split(fs)
-	if len(errs) != inside {
-		t.Fatalf("want %d errors (one per held address inside a range), got %d", inside, len(errs))
+	if n := errorCount(fs); n != inside {
+		t.Fatalf("want %d errors (one per held address inside a range), got %d", inside, n)
 	}
-	for _, f := range errs {
+	errs, _ := split(fs)
+	if len(errs) != finding.DefaultMax+1 {
+		t.Fatalf("%d errors kept, want %d and one that counts the rest", len(errs), finding.DefaultMax)
+	}
+	for _, f := range errs[:len(errs)-1] {
 		if !strings.Contains(f.Message, "an address already held") || !strings.HasPrefix(f.Where, "/etc/vmware/anyip-routes.cfg:") {
 			t.Fatalf("unexpected error: %v", f)
+		}
+	}
+}
+
+// One range repeated 300,000 times is one finding, and so is each thing
+// wrong with it, not one per repeat.
+func TestRepeatedRangeIsReportedOnce(t *testing.T) {
+	rs := make([]Range, 300_000)
+	for i := range rs {
+		rs[i] = Range{Prefix: netip.MustParsePrefix("10.20.0.0/30"), Where: "loadbalance.service_ip_range"}
+	}
+	rules := Rules{Forbidden: []Point{{Addr: addr("10.20.0.1"), What: "the workload gateway", Where: "network.workload_gateway"}}}
+	fs := Ranges(rs, rules)
+	if len(fs) != 2 {
+		t.Fatalf("%d findings, want 2:\n%v", len(fs), fs)
+	}
+	all := fs.Error()
+	for _, w := range []string{"10.20.0.0/30 is listed 300000 times (first in loadbalance.service_ip_range)", "contains 10.20.0.1, the workload gateway"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("findings lack %q:\n%s", w, all)
 		}
 	}
 }
@@ -544,8 +583,8 @@ func BenchmarkRanges(b *testing.B) {
 	rules := SystemRules(facts)
 	b.ReportAllocs()
 	for b.Loop() {
-		if errs, _ := split(Ranges(rs, rules)); len(errs) != inside {
-			b.Fatalf("%d errors, want %d", len(errs), inside)
+		if n := errorCount(Ranges(rs, rules)); n != inside {
+			b.Fatalf("%d errors, want %d", n, inside)
 		}
 	}
 }
