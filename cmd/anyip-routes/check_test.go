@@ -336,17 +336,17 @@ func TestCheckConfig(t *testing.T) {
 	rep.wantCheck(t, "config", "fail", "does not exist", "create it")
 	rep.wantCheck(t, "routes", "fail", "2 routes of ours no longer in the file", "10.20.0.128/26: a route of ours")
 
-	// A file that cannot be read: nothing failed, but the checklist is
-	// not complete.
+	// Something that is not a file where the file should be is, like a
+	// missing file, the operator's to fix; it is named, never read.
 	if err := os.Mkdir(l.cfg, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	l.ip("route", "flush", "table", "local", "proto", "241")
 	l.ip("-6", "route", "flush", "table", "local", "proto", "241")
-	rep = l.checkJSON(3)
-	rep.wantCheck(t, "config", "error", "cannot read")
-	if rep.Result != "error" {
-		t.Errorf("result %q, want error", rep.Result)
+	rep = l.checkJSON(1)
+	rep.wantCheck(t, "config", "fail", l.cfg+" is a directory, not a regular file", "make it a regular file")
+	if rep.Result != "fail" {
+		t.Errorf("result %q, want fail", rep.Result)
 	}
 }
 
