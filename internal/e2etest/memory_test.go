@@ -178,7 +178,7 @@ func TestMemoryBoundedFirstBoot(t *testing.T) {
 	h := newHostileInputs(t)
 	fb := e2etest.Binary(t, "anyip-firstboot")
 	args := func(extra ...string) []string {
-		base := []string{"--publish=false", "--resolv-conf", h.resolvConf, "--ovf-env", h.env,
+		base := []string{"--publish=false", "--resolv-conf", h.resolvConf, "--ovf-env", h.env, "--root", h.path("root"),
 			"--config", h.path("fb.cfg"), "--state-dir", h.path("state")}
 		// Later flags win.
 		return append(base, extra...)
@@ -218,7 +218,7 @@ func TestMemoryBoundedFirstBoot(t *testing.T) {
 		{name: "state record is 8 GiB sparse", args: args("--state-dir", stateSparse, "--config", h.path("sparse-state.cfg")), code: 0, say: "re-applying"},
 		{name: "state record is a link to /dev/zero", args: args("--state-dir", stateZero, "--config", h.path("zero-state.cfg")), code: 3, say: "not a regular file"},
 		{name: "vmware-rpctool floods stdout", env: []string{"PATH=" + tools + ":/usr/bin:/bin"},
-			args: []string{"--publish=false", "--resolv-conf", h.resolvConf, "--config", h.path("flood.cfg"), "--state-dir", h.path("flood")},
+			args: []string{"--publish=false", "--resolv-conf", h.resolvConf, "--root", h.path("root"), "--config", h.path("flood.cfg"), "--state-dir", h.path("flood")},
 			code: 3, say: "vmware-rpctool: printed more than the 4194304 byte limit"},
 		{name: "4 MiB environment of one range repeated", args: args("--ovf-env", dupEnv, "--config", h.path("dup.cfg"), "--state-dir", h.path("dup")), code: 0},
 		{name: "the same again, reading back its record", args: args("--ovf-env", dupEnv, "--config", h.path("dup.cfg"), "--state-dir", h.path("dup")), code: 0, say: "nothing to do"},
