@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/anyip/anyip/internal/netconf"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // Names of the network checks, after the others in report order.
@@ -65,16 +66,7 @@ func ReadNetwork(dir string) ([]*netconf.Written, error) {
 	return ws, nil
 }
 
-func readBounded(p string) ([]byte, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() || st.Size() > 1<<20 {
-		return nil, fmt.Errorf("%s: not a regular file of at most 1 MiB", p)
-	}
-	return os.ReadFile(p)
-}
+func readBounded(p string) ([]byte, error) { return textfile.ReadFile(p, 1<<20) }
 
 func skipNetwork(name, dir string) Result {
 	return Result{Name: name, Status: Skip, Summary: "first boot wrote no network files in " + dir}

@@ -18,6 +18,7 @@ import (
 	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/procgroup"
 	"github.com/anyip/anyip/internal/render"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // applyNetwork writes what the host name, resolver and NIC parts planned,
@@ -34,7 +35,7 @@ func applyNetwork(o Options, p Plan, w *Wizard, log *slog.Logger) []Outcome {
 	}
 	for _, name := range p.Network.Keep {
 		// A refused NIC keeps the file it has (and has none if it had none).
-		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+		if data, err := textfile.ReadFile(filepath.Join(dir, name), maxNetworkFile); err == nil {
 			want[name] = data
 		}
 	}
@@ -132,9 +133,14 @@ func applyResolver(o Options, data []byte, refused bool, log *slog.Logger) Outco
 	return out
 }
 
+// maxNetworkFile bounds what is read of a file first boot compares before
+// it writes (/etc/hostname, resolv.conf, networkd files): what it writes
+// is a few hundred bytes.
+const maxNetworkFile = 1 << 20
+
 // writeIfChanged writes data to path atomically when it differs.
 func writeIfChanged(path string, data []byte) (bool, error) {
-	cur, err := os.ReadFile(path)
+	cur, err := textfile.ReadFile(path, maxNetworkFile)
 	if err == nil && bytes.Equal(cur, data) {
 		return false, nil
 	}

@@ -9,7 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/anyip/anyip/internal/textfile"
 )
+
+// maxOwnFile bounds what is read of a file of ours before it is rewritten.
+const maxOwnFile = 1 << 20
 
 // Owned is a set of files in one directory that we own by name: every file
 // whose name starts with Prefix and ends with Suffix is ours to write and to
@@ -37,11 +42,13 @@ func (o Owned) Sync(want map[string][]byte, mode fs.FileMode) (written, removed 
 	}
 	for _, name := range sortedKeys(want) {
 		p := filepath.Join(o.Dir, name)
-		cur, err := os.ReadFile(p)
+		// Bounded like every read; a file of ours grown past the bound is
+		// simply rewritten.
+		cur, err := textfile.ReadFile(p, maxOwnFile)
 		if err == nil && bytes.Equal(cur, want[name]) {
 			continue
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, textfile.ErrTooLarge) {
 			return written, removed, err
 		}
 		if err := WriteFile(p, want[name], mode); err != nil {
