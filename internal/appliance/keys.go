@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/ovf"
@@ -50,7 +49,7 @@ func checkKeys(raw map[string]string) finding.List {
 			}
 			near = append(near, finding.Errorf(want, "",
 				fmt.Sprintf("spell the key exactly %s (keys are case-sensitive, without spaces)", want),
-				"the OVF environment has the key %q, not %q: the property was not read, and nothing was changed", clipKey(k), want))
+				"the OVF environment has the key %q, not %q: the property was not read, and nothing was changed", finding.Clip(k), want))
 			continue
 		}
 		if len(unknown) == maxKeyFindings {
@@ -61,7 +60,7 @@ func checkKeys(raw map[string]string) finding.List {
 		if m := closestKey(k, known); m != "" {
 			hint = fmt.Sprintf("did you mean %s?", m)
 		}
-		unknown = append(unknown, finding.Warnf(clipKey(k), "", hint, "is not a property anyip reads; it is ignored"))
+		unknown = append(unknown, finding.Warnf(finding.Clip(k), "", hint, "is not a property anyip reads; it is ignored"))
 	}
 	if moreNear > 0 {
 		near = append(near, finding.Errorf("OVF environment", "", "spell every key exactly as the descriptor does",
@@ -149,17 +148,4 @@ func editDistance(a, b string, limit int) int {
 		prev, cur = cur, prev
 	}
 	return min(prev[len(rb)], limit)
-}
-
-// clipKey bounds a key echoed in a finding.
-func clipKey(k string) string {
-	const max = 80
-	if len(k) <= max {
-		return k
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(k[cut]) {
-		cut--
-	}
-	return k[:cut] + "..."
 }

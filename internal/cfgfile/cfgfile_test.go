@@ -279,20 +279,26 @@ func FuzzParse(f *testing.F) {
 // A file of a million bad lines gives a bounded list that still counts
 // every line.
 func TestParseBoundsFindings(t *testing.T) {
-	data := []byte(strings.Repeat("x\n", 1_000_000) + strings.Repeat("10.0.0.0/24\n", 1000))
+	data := []byte(strings.Repeat("x\n", 1_000_000) + strings.Repeat("10.0.0.0/24\n", 2001))
 	_, fs := Parse("/etc/vmware/anyip-routes.cfg", data)
-	errs, warns := fs.Count()
-	if errs != finding.DefaultMax+1 || warns != finding.DefaultMax+1 {
-		t.Fatalf("%d errors and %d warnings kept, want %d of each and one that counts the rest", errs, warns, finding.DefaultMax+1)
+	if len(fs) != 2*finding.DefaultMax+2 {
+		t.Fatalf("%d findings kept, want %d of each severity and one that counts the rest", len(fs), finding.DefaultMax)
 	}
-	all := fs.Error()
-	for _, w := range []string{
-		"anyip-routes.cfg:201: this and 999799 more errors are not shown",
-		"anyip-routes.cfg:1000202: this and 798 more warnings are not shown",
-	} {
-		if !strings.Contains(all, w) {
-			t.Errorf("findings lack %q", w)
+	if errs, warns := fs.Count(); errs != 1_000_000 || warns != 2000 {
+		t.Errorf("the list counts %d errors and %d warnings, want 1000000 and 2000", errs, warns)
+	}
+	var summaries []string
+	for _, f := range fs {
+		if f.More > 0 {
+			summaries = append(summaries, f.String())
 		}
+	}
+	want := []string{
+		"error: /etc/vmware/anyip-routes.cfg:1001: this and 998999 more errors are not shown (fix the ones shown, then look again)",
+		"warning: /etc/vmware/anyip-routes.cfg:1001002: this and 999 more warnings are not shown (fix the ones shown, then look again)",
+	}
+	if !slices.Equal(summaries, want) {
+		t.Errorf("summaries %q, want %q", summaries, want)
 	}
 }
 

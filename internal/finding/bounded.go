@@ -13,7 +13,7 @@ type Bounded struct {
 }
 
 // DefaultMax is the bound the parsers and checks use.
-const DefaultMax = 200
+const DefaultMax = 1000
 
 // Add keeps f, or counts it when Max of its severity are kept already.
 func (b *Bounded) Add(f Finding) {
@@ -33,14 +33,19 @@ func (b *Bounded) Add(f Finding) {
 }
 
 // List returns what was kept, followed by one finding for each severity
-// that had more, saying how many, placed where the first of them was.
+// that had more, placed where the first of them was, saying how many and
+// counting them (Finding.More), so List.Count stays true.
 func (b *Bounded) List() List {
 	out := b.list
 	if n := b.omitted[Error]; n > 0 {
-		out = append(out, Errorf(b.first[Error], "", "fix the ones shown, then look again", "this and %d more errors are not shown", n-1))
+		f := Errorf(b.first[Error], "", "fix the ones shown, then look again", "this and %d more errors are not shown", n-1)
+		f.More = n - 1
+		out = append(out, f)
 	}
 	if n := b.omitted[Warning]; n > 0 {
-		out = append(out, Warnf(b.first[Warning], "", "fix the ones shown, then look again", "this and %d more warnings are not shown", n-1))
+		f := Warnf(b.first[Warning], "", "fix the ones shown, then look again", "this and %d more warnings are not shown", n-1)
+		f.More = n - 1
+		out = append(out, f)
 	}
 	return out
 }

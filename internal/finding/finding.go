@@ -54,6 +54,10 @@ type Finding struct {
 	Value    string   `json:"value,omitempty" yaml:"value,omitempty"`
 	Message  string   `json:"message" yaml:"message"`
 	Hint     string   `json:"hint,omitempty" yaml:"hint,omitempty"`
+	// More counts the findings of this severity that this one stands for
+	// and that were not kept (see Bounded): counts stay true when the
+	// list is not whole.
+	More int `json:"more,omitempty" yaml:"more,omitempty"`
 }
 
 // MaxValue bounds, in bytes, a value echoed back to the operator, and
@@ -144,9 +148,9 @@ func (l List) HasErrors() bool {
 func (l List) Count() (errors, warnings int) {
 	for _, f := range l {
 		if f.Severity == Error {
-			errors++
+			errors += 1 + f.More
 		} else {
-			warnings++
+			warnings += 1 + f.More
 		}
 	}
 	return errors, warnings
@@ -174,12 +178,14 @@ func (l List) Error() string {
 	return b.String()
 }
 
-// Head returns the first n findings of l and how many it left out.
+// Head returns the first n findings of l and how many it left out,
+// counting those a left-out finding stands for.
 func (l List) Head(n int) (List, int) {
 	if len(l) <= n {
 		return l, 0
 	}
-	return l[:n], len(l) - n
+	e, w := l[n:].Count()
+	return l[:n], e + w
 }
 
 // Sorted returns errors before warnings, keeping the order within each.

@@ -2,6 +2,7 @@ package finding
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -129,5 +130,25 @@ func TestErrorCapsTheList(t *testing.T) {
 	}
 	if got, rest := l.Head(5); len(got) != 5 || rest != len(l)-5 {
 		t.Errorf("Head(5) = %d, %d", len(got), rest)
+	}
+}
+
+// A bounded list keeps the first of each severity and one finding that
+// counts the rest, so Count and Head stay true.
+func TestBounded(t *testing.T) {
+	b := Bounded{Max: 2}
+	for i := range 5 {
+		b.Add(Errorf(fmt.Sprintf("f:%d", i+1), "", "", "bad"))
+	}
+	b.Add(Warnf("f:9", "", "", "odd"))
+	l := b.List()
+	if len(l) != 4 || l[3].Where != "f:3" || l[3].More != 2 || l[3].Message != "this and 2 more errors are not shown" {
+		t.Fatalf("list = %+v", l)
+	}
+	if e, w := l.Count(); e != 5 || w != 1 {
+		t.Errorf("Count = %d, %d; want 5, 1", e, w)
+	}
+	if shown, rest := l.Sorted().Head(1); len(shown) != 1 || rest != 5 {
+		t.Errorf("Head(1) = %d shown, %d rest; want 1, 5", len(shown), rest)
 	}
 }

@@ -528,16 +528,7 @@ func scale(n, m int) ([]Range, Facts, int) {
 // errorCount is the number of errors fs stands for: those shown, and those
 // a bounded list counts in its last one.
 func errorCount(fs finding.List) int {
-	n := 0
-	for _, f := range fs {
-		var more int
-		if _, err := fmt.Sscanf(f.Message, "this and %d more errors are not shown", &more); err == nil {
-			n += more
-		}
-		if f.Severity == finding.Error {
-			n++
-		}
-	}
+	n, _ := fs.Count()
 	return n
 }
 
