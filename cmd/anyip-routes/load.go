@@ -22,6 +22,8 @@ type loaded struct {
 	findings finding.List
 	// data is the file as read, kept as the last good version.
 	data []byte
+	// facts are the system's, as the file was checked against them.
+	facts validate.Facts
 }
 
 // load reads the ranges file and checks it the way first boot checks the
@@ -55,7 +57,7 @@ func load(o options) (*loaded, error) {
 	}
 	against := validate.Against{Facts: facts, MinBits4: o.limits.Bits4, MinBits6: o.limits.Bits6}
 	fs = append(fs, against.File(f)...)
-	return &loaded{desired: f.Prefixes(), findings: fs, data: data}, nil
+	return &loaded{desired: f.Prefixes(), findings: fs, data: data, facts: facts}, nil
 }
 
 // findingsOrNil is l's findings, or none when l is nil (a read error).

@@ -13,6 +13,7 @@ import (
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/sysfacts"
@@ -36,6 +37,11 @@ type options struct {
 	// lock is the run lock every writer of the file and the table holds
 	// (runlock.Path: $ANYIP_LOCK for tests, no flag).
 	lock string
+	// onLink: watch answers neighbour solicitations for the IPv6 ranges
+	// on their NICs and announces the ranges; haproxyConfig names the
+	// binds announced first.
+	onLink        bool
+	haproxyConfig string
 }
 
 // newFlags makes a verb's flag set, printing text before the flags on
@@ -100,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// systemd's StateDirectory= sets $STATE_DIRECTORY for the service;
 	// by hand (and in tests) nothing is kept unless asked for.
 	fl.StringVar(&o.stateDir, "state-dir", os.Getenv("STATE_DIRECTORY"), "watch: keep the last good version of the file here, and apply it at start when the file is bad (default $STATE_DIRECTORY)")
+
+	fl.BoolVar(&o.onLink, "on-link", true, "watch: answer IPv6 neighbour solicitations for the ranges on the NIC whose subnet holds them, and announce the ranges (gratuitous ARP, unsolicited neighbour advertisements) when added and at start")
+	fl.StringVar(&o.haproxyConfig, "haproxy-config", haproxycfg.DefaultPath, "watch: HAProxy configuration whose bind addresses are announced first (missing: none)")
 
 	// Flags may come before the verb (the documented form) or after it.
 	if code, ok := parse(fl, args); !ok {

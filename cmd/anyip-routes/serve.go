@@ -17,10 +17,12 @@ import (
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/onlink"
 	"github.com/anyip/anyip/internal/render"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/sdnotify"
+	"github.com/anyip/anyip/internal/validate"
 	"github.com/anyip/anyip/internal/watch"
 )
 
@@ -91,6 +93,13 @@ type service struct {
 	keptGood []byte // the last good version as saved in the state directory
 
 	sched schedule
+
+	// onlink answers neighbour solicitations for the on-link IPv6 ranges
+	// and announces the ranges (nil with --on-link=false); facts are what
+	// the applied file was checked against, which place the ranges on NICs.
+	onlink  *onlink.Manager
+	facts   validate.Facts
+	bindErr string
 }
 
 // serve runs the service until ctx ends (SIGTERM). It returns ExitOK then,
@@ -106,6 +115,10 @@ func serve(ctx context.Context, o options, stderr io.Writer) int {
 	defer in.close(s)
 	notifier, events, fw, hup, wdInterval := in.notifier, in.events, in.fw, in.hup, in.wdInterval
 
+	if o.onLink {
+		s.onlink = onlink.NewManager(log)
+		defer s.onlink.Close()
+	}
 	s.act(needReload, "start")
 	// Ready even if the file was rejected: the routes are as they were,
 	// the error is in STATUS and the log, and the service is watching
@@ -240,9 +253,13 @@ func (s *service) act(n need, reason string) {
 		s.reload()
 		if !s.applied && reason == "start" {
 			s.applyLastGood()
+			s.updateOnLink()
 			return
 		}
 		s.reconcile(reason)
+		// The responders run on their own goroutines: this hands them
+		// the ranges and returns.
+		s.updateOnLink()
 		return
 	}
 	changed := s.reconcile(reason)
@@ -280,7 +297,7 @@ func (s *service) reload() {
 		s.logFindings(slog.LevelWarn, "warning", l.findings)
 		s.lastWarned = sig
 	}
-	s.desired, s.applied = l.desired, true
+	s.desired, s.applied, s.facts = l.desired, true, l.facts
 	s.keepLastGood(l.data)
 }
 
@@ -330,7 +347,7 @@ func (s *service) applyLastGood() {
 		return
 	}
 	s.log.Warn("applying the last good version of the ranges file until the file is fixed", "path", path, "ranges", len(l.desired))
-	s.desired, s.applied, s.keptGood = l.desired, true, l.data
+	s.desired, s.applied, s.keptGood, s.facts = l.desired, true, l.data, l.facts
 	s.reconcile("last good version")
 }
 
