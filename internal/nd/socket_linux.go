@@ -106,7 +106,7 @@ func (s *Socket) membership(ifi *net.Interface, typ uint16) error {
 func (s *Socket) ReadFrom(b []byte) (int, net.HardwareAddr, error) {
 	n, from, err := s.c.ReadFrom(b)
 	var mac net.HardwareAddr
-	if a, ok := from.(*packet.Addr); ok {
+	if a, ok := from.(*packet.Addr); ok && a != nil {
 		mac = a.HardwareAddr
 	}
 	return n, mac, err

@@ -75,7 +75,7 @@ func (m *Manager) Update(rs []netip.Prefix, facts validate.Facts, binds []netip.
 		}
 		n := m.nics[sv.Iface]
 		if n != nil && !bytes.Equal(n.r.mac, ifi.HardwareAddr) {
-			m.log.Info("the NIC's MAC changed; restarting its neighbour responder", "iface", sv.Iface, "mac", ifi.HardwareAddr)
+			m.log.Info("the NIC's MAC changed; restarting its neighbour responder", "iface", sv.Iface, "mac", ifi.HardwareAddr.String())
 			m.stop(sv.Iface)
 			n = nil
 		}
@@ -85,7 +85,7 @@ func (m *Manager) Update(rs []netip.Prefix, facts validate.Facts, binds []netip.
 				continue
 			}
 			m.nics[sv.Iface] = n
-			m.log.Info("answering neighbour solicitations", "iface", sv.Iface, "mac", ifi.HardwareAddr, "ranges", len(sv.Ranges))
+			m.log.Info("answering neighbour solicitations", "iface", sv.Iface, "mac", ifi.HardwareAddr.String(), "ranges", len(sv.Ranges))
 		}
 		delete(m.openErr, sv.Iface)
 		keep[sv.Iface] = true
@@ -190,12 +190,12 @@ func (m *Manager) announce4(ifi *net.Interface, targets []netip.Addr) {
 	defer conn.Close()
 	done, held, err := AnnounceARP(m.ctx, conn, ifi.HardwareAddr, targets, ARPOptions{})
 	for _, h := range held {
-		m.log.Warn("another host answers ARP for an address of a range; not announcing it", "iface", ifi.Name, "addr", h.Addr, "mac", h.MAC)
+		m.log.Warn("another host answers ARP for an address of a range; not announcing it", "iface", ifi.Name, "addr", h.Addr, "mac", h.MAC.String())
 	}
 	if err != nil && m.ctx.Err() == nil {
 		m.log.Error("announcing the IPv4 ranges failed", "iface", ifi.Name, "err", err)
 	}
-	m.log.Info("announced", "iface", ifi.Name, "family", "IPv4", "addresses", len(done), "mac", ifi.HardwareAddr)
+	m.log.Info("announced", "iface", ifi.Name, "family", "IPv4", "addresses", len(done), "mac", ifi.HardwareAddr.String())
 }
 
 // Close stops every responder and announcement.

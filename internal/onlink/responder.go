@@ -112,7 +112,7 @@ func (r *responder) flush(e *Engine) {
 	out, conflicts := e.Drain()
 	for _, c := range conflicts {
 		r.log.Warn("another host holds an address of a range; not answering for it", "iface", r.iface,
-			"addr", c.Addr, "range", c.Range, "mac", c.MAC, "how", c.How)
+			"addr", c.Addr, "range", c.Range, "mac", c.MAC.String(), "how", c.How)
 	}
 	for _, s := range out {
 		b, mac, err := s.Msg.Marshal(r.mac, s.DstMAC)
