@@ -456,78 +456,126 @@ func TestOnLinkSolicitationFlood(t *testing.T) {
 		frames, dst = append(frames, f), append(dst, mac)
 	}
 
+	// Up to three floods: on a machine busy with other work the senders
+	// may fall short of the rate, and a flood that is not one proves
+	// nothing. Each adds a range by hand while it runs.
+	var res floodResult
+	for attempt, added := range []string{"10.40.30.32/28", "10.40.30.48/28", "10.40.30.16/28"} {
+		res = o.flood(pid, frames, dst, rate, duration, append([]string{olR120, olR64, olR4}, added), added)
+		t.Logf("flood %d: %d solicitations in %v (%.0f/s); watch used %v CPU in %v (%.1f%% of one core); the range added during it was in the table after %v",
+			attempt+1, res.sent, res.sending.Round(time.Millisecond), res.rate, res.cpu.Round(time.Millisecond), res.wall.Round(time.Millisecond), 100*res.share, res.inTable.Round(time.Millisecond))
+		if res.rate >= 0.8*rate {
+			break
+		}
+	}
+	if res.rate < 0.8*rate {
+		t.Fatalf("three floods reached only %.0f solicitations a second at best, not %d: this machine, as busy as it is, cannot make the test's load", res.rate, rate)
+	}
+	if res.inTable == 0 || res.inTable > 3*time.Second {
+		t.Errorf("a range added during the flood reached the table after %v: the reconcile stalled", res.inTable)
+	}
+	const bound = 0.5 // of one core
+	if res.share > bound {
+		t.Errorf("watch used %.1f%% of a core during the flood, over the bound of %.0f%%", 100*res.share, 100*bound)
+	}
+	// After the flood, the VIP answers a neighbour that asks as the
+	// kernel does: up to three solicitations a second apart (RFC 4861
+	// MAX_MULTICAST_SOLICIT), the first of which may still meet the
+	// flood's backlog.
+	var got net.HardwareAddr
+	for i := 0; i < 3 && got == nil; i++ {
+		got = o.solicit("fe", src.String(), olVIP120, time.Second)
+	}
+	if !bytes.Equal(got, o.mac(o.vm, "eth0")) {
+		t.Errorf("after the flood, %s answered by %v", olVIP120, got)
+	}
+}
+
+type floodResult struct {
+	sent               int
+	sending, wall, cpu time.Duration
+	rate, share        float64
+	inTable            time.Duration
+}
+
+// flood sends the frames from the neighbour's fe at rate for duration,
+// from two senders with a socket each (one alone cannot make 100,000 a
+// second through a veth on every machine), and meanwhile writes ranges to
+// the file and waits for added to reach the table. It measures the CPU
+// watch (pid) uses meanwhile.
+func (o *onLink) flood(pid int, frames [][]byte, dst []net.HardwareAddr, rate float64, duration time.Duration, ranges []string, added string) floodResult {
+	t := o.t
+	t.Helper()
+	const senders = 2
 	cpu0 := cpuTime(t, pid)
 	wall0 := time.Now()
-	var sent int
-	var sendErr error
+	var sentN [senders]int
+	var sendErrs [senders]error
+	var res floodResult
 	floodDone := make(chan struct{})
-	go func() {
-		defer close(floodDone)
-		sendErr = o.nb.Do(func() error {
-			ifi, err := net.InterfaceByName("fe")
-			if err != nil {
-				return err
-			}
-			s, err := nd.ListenNDP(ifi, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			start := time.Now()
-			for time.Since(start) < duration {
-				// Send what is due at the rate, in batches of a millisecond.
-				due := int(time.Since(start).Seconds() * rate)
-				for ; sent < due; sent++ {
-					if err := s.WriteTo(frames[sent%distinct], dst[sent%distinct]); err != nil {
-						if err == syscall.ENOBUFS || strings.Contains(err.Error(), "no buffer space") {
-							continue
-						}
-						return err
-					}
+	var wg sync.WaitGroup
+	for k := 0; k < senders; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sendErrs[k] = o.nb.Do(func() error {
+				ifi, err := net.InterfaceByName("fe")
+				if err != nil {
+					return err
 				}
-				time.Sleep(time.Millisecond)
-			}
-			return nil
-		})
+				s, err := nd.ListenNDP(ifi, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				start := time.Now()
+				sent := 0
+				for time.Since(start) < duration {
+					// What is due at the rate, in batches of a millisecond.
+					due := int(time.Since(start).Seconds() * rate / senders)
+					for ; sent < due; sent++ {
+						i := (sent*senders + k) % len(frames)
+						if err := s.WriteTo(frames[i], dst[i]); err != nil && !strings.Contains(err.Error(), "no buffer space") {
+							return err
+						}
+					}
+					time.Sleep(time.Millisecond)
+				}
+				sentN[k] = sent
+				return nil
+			})
+		}()
+	}
+	go func() {
+		wg.Wait()
+		res.cpu, res.wall = cpuTime(t, pid)-cpu0, time.Since(wall0)
+		close(floodDone)
 	}()
-
 	// During the flood, a range is added by hand: the reconcile must not
 	// wait for the responder.
 	time.Sleep(500 * time.Millisecond)
-	o.writeRanges(olR120, olR64, olR4, "10.40.30.32/28")
-	added := time.Now()
-	var inTable time.Duration
-	for time.Since(added) < 10*time.Second {
-		if strings.Contains(o.vm.Run(t, "ip", "-4", "route", "show", "table", "local", "proto", "241"), "10.40.30.32/28") {
-			inTable = time.Since(added)
+	o.writeRanges(ranges...)
+	written := time.Now()
+	for time.Since(written) < 10*time.Second {
+		if strings.Contains(o.vm.Run(t, "ip", "-4", "route", "show", "table", "local", "proto", "241"), added) {
+			res.inTable = time.Since(written)
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	<-floodDone
-	if sendErr != nil {
-		t.Fatal(sendErr)
+	for _, err := range sendErrs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	wall := time.Since(wall0)
-	cpu := cpuTime(t, pid) - cpu0
-	share := cpu.Seconds() / wall.Seconds()
-	achieved := float64(sent) / duration.Seconds()
-	t.Logf("flood: %d solicitations in %v (%.0f/s); watch used %v CPU in %v wall (%.1f%% of one core); the range added during it was in the table after %v",
-		sent, duration, achieved, cpu.Round(time.Millisecond), wall.Round(time.Millisecond), 100*share, inTable.Round(time.Millisecond))
-	if achieved < 0.8*rate {
-		t.Fatalf("the flood reached only %.0f solicitations a second, not %d: this machine cannot make the test's load", achieved, rate)
+	for _, n := range sentN {
+		res.sent += n
 	}
-	if inTable == 0 || inTable > 3*time.Second {
-		t.Errorf("a range added during the flood reached the table after %v: the reconcile stalled", inTable)
-	}
-	const bound = 0.5 // of one core
-	if share > bound {
-		t.Errorf("watch used %.1f%% of a core during the flood, over the bound of %.0f%%", 100*share, 100*bound)
-	}
-	// After the flood, the VIP still answers.
-	if got := o.solicit("fe", src.String(), olVIP120, firstAnswerWait); !bytes.Equal(got, o.mac(o.vm, "eth0")) {
-		t.Errorf("after the flood, %s answered by %v", olVIP120, got)
-	}
+	res.sending = duration
+	res.rate = float64(res.sent) / duration.Seconds()
+	res.share = res.cpu.Seconds() / res.wall.Seconds()
+	return res
 }
 
 // cpuTime is the user and system time of a process so far.

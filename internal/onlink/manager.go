@@ -202,8 +202,11 @@ func (m *Manager) announce4(ifi *net.Interface, targets []netip.Addr) {
 func (m *Manager) Close() {
 	m.cancel()
 	m.mu.Lock()
-	for name := range m.nics {
+	for name, n := range m.nics {
+		st := n.r.Stats()
 		m.stop(name)
+		m.log.Info("neighbour responder stopped", "iface", name, "answered", st.Answered, "probed", st.Probed,
+			"announced", st.Announced, "defended", st.Defended, "limited", st.Limited, "conflicts", st.Conflicts)
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
