@@ -3,6 +3,9 @@ package probe
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"sync"
 	"encoding/binary"
 	"encoding/hex"
 	"net"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anyip/anyip/internal/nd"
 	"github.com/anyip/anyip/internal/netnstest"
 )
 
@@ -20,14 +24,17 @@ var (
 )
 
 func TestARPFrame(t *testing.T) {
-	b, dst := arpProto{}.frame(ourMAC, netip.MustParseAddr("10.20.0.150"))
+	b, dst, err := arpProto{}.frame(ourMAC, netip.MustParseAddr("10.20.0.150"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "0001" + "0800" + "06" + "04" + "0001" + // Ethernet/IPv4 request
 		"020000000005" + "00000000" + // sender: our MAC, 0.0.0.0 (RFC 5227)
 		"000000000000" + "0a140096" // target: unknown MAC, 10.20.0.150
 	if got := hex.EncodeToString(b); got != want {
 		t.Errorf("probe\n got %s\nwant %s", got, want)
 	}
-	if !bytes.Equal(dst, broadcast) {
+	if !bytes.Equal(dst, nd.Broadcast) {
 		t.Errorf("destination %v, want broadcast", dst)
 	}
 }
@@ -76,10 +83,14 @@ func TestSolicitedNode(t *testing.T) {
 
 func TestNSFrame(t *testing.T) {
 	target := netip.MustParseAddr("fd00:20::150")
-	b, dst := ndpProto{}.frame(ourMAC, target)
+	b, dst, err := ndpProto{}.frame(ourMAC, target)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if dst.String() != "33:33:ff:00:01:50" {
 		t.Errorf("destination MAC %s", dst)
 	}
+	// Duplicate address detection's form: no link-layer option.
 	if len(b) != 64 || b[0] != 0x60 || b[6] != 58 || b[7] != 255 {
 		t.Fatalf("IPv6 header % x", b[:40])
 	}
@@ -88,44 +99,36 @@ func TestNSFrame(t *testing.T) {
 		t.Errorf("source %s destination %s, want :: and ff02::1:ff00:150", src, d)
 	}
 	icmp := b[40:]
-	if icmp[0] != icmp6NS || netip.AddrFrom16([16]byte(icmp[8:24])) != target {
+	if icmp[0] != 135 || netip.AddrFrom16([16]byte(icmp[8:24])) != target {
 		t.Errorf("ICMPv6 % x", icmp)
 	}
-	// The namespace test shows the kernel accepting it; here, that the
-	// checksum is filled in and verifies.
-	if binary.BigEndian.Uint16(icmp[2:]) == 0 || checksum6(src, d, icmp) != 0 {
-		t.Error("checksum missing or wrong")
+	if binary.BigEndian.Uint16(icmp[2:]) == 0 {
+		t.Error("checksum missing")
 	}
 }
 
 // na builds a neighbour advertisement from src for target, with a target
 // link-layer address option when mac is not nil.
 func na(src, target string, mac net.HardwareAddr) []byte {
-	s, tg := netip.MustParseAddr(src), netip.MustParseAddr(target)
-	d := netip.MustParseAddr("ff02::1")
-	icmp := make([]byte, 24)
-	icmp[0] = icmp6NA
-	t16 := tg.As16()
-	copy(icmp[8:], t16[:])
-	if mac != nil {
-		icmp = append(icmp, 2, 1)
-		icmp = append(icmp, mac...)
+	m := nd.Msg{Kind: nd.Advertisement, Src: netip.MustParseAddr(src), Dst: nd.AllNodes, Target: netip.MustParseAddr(target), Override: true}
+	own := mac
+	if own == nil {
+		own = ourMAC
 	}
-	binary.BigEndian.PutUint16(icmp[2:], checksum6(s, d, icmp))
-	h := make([]byte, 40)
-	h[0], h[6], h[7] = 0x60, 58, 255
-	binary.BigEndian.PutUint16(h[4:], uint16(len(icmp)))
-	s16, d16 := s.As16(), d.As16()
-	copy(h[8:], s16[:])
-	copy(h[24:], d16[:])
-	return append(h, icmp...)
+	b, _, err := m.Marshal(own, nil)
+	if err != nil {
+		panic(err)
+	}
+	if mac == nil { // drop the option
+		b = b[:len(b)-8]
+		binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40))
+	}
+	return b
 }
 
 func TestNDPAnswer(t *testing.T) {
 	frameMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x77}
 	good := na("fe80::99", "fd00:20::150", theirMAC)
-	badSum := bytes.Clone(good)
-	badSum[42] ^= 0xff
 	lowHop := bytes.Clone(good)
 	lowHop[7] = 64
 	for _, c := range []struct {
@@ -135,7 +138,14 @@ func TestNDPAnswer(t *testing.T) {
 	}{
 		{"advertisement with option", good, "fd00:20::150 02:00:00:00:00:99"},
 		{"advertisement without option", na("fe80::99", "fd00:20::150", nil), "fd00:20::150 02:00:00:00:00:77"},
-		{"bad checksum", badSum, ""},
+		{"solicitation from the holder", func() []byte {
+			b, _, _ := nd.Msg{Kind: nd.Solicitation, Src: netip.MustParseAddr("fd00:20::150"), Dst: nd.SolicitedNode(netip.MustParseAddr("fd00:20::1")), Target: netip.MustParseAddr("fd00:20::1")}.Marshal(theirMAC, nil)
+			return b
+		}(), "fd00:20::150 02:00:00:00:00:99"},
+		{"someone's duplicate address detection", func() []byte {
+			b, _, _ := nd.DADProbe(netip.MustParseAddr("fd00:20::150")).Marshal(theirMAC, nil)
+			return b
+		}(), ""},
 		{"hop limit below 255", lowHop, ""},
 		{"truncated", good[:60], ""},
 	} {
@@ -148,6 +158,100 @@ func TestNDPAnswer(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
+}
+
+// fakeLink is a link without root: it records the probes written, and a
+// holder answers those for its address.
+type fakeLink struct {
+	mu      sync.Mutex
+	probes  map[netip.Addr]int
+	holder  netip.Addr
+	replies chan []byte
+	dl      time.Time
+	closed  chan struct{}
+}
+
+func (f *fakeLink) WriteTo(b []byte, to net.HardwareAddr) error {
+	p, err := nd.ParseARP(b)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.probes[p.TargetIP]++
+	f.mu.Unlock()
+	if p.TargetIP == f.holder {
+		r, _ := nd.GratuitousARP(theirMAC, f.holder)
+		f.replies <- r
+	}
+	return nil
+}
+
+func (f *fakeLink) ReadFrom(b []byte) (int, net.HardwareAddr, error) {
+	f.mu.Lock()
+	dl := f.dl
+	f.mu.Unlock()
+	select {
+	case r := <-f.replies:
+		return copy(b, r), theirMAC, nil
+	case <-time.After(time.Until(dl)):
+		return 0, nil, os.ErrDeadlineExceeded
+	case <-f.closed:
+		return 0, nil, errors.New("closed")
+	}
+}
+
+func (f *fakeLink) SetReadDeadline(t time.Time) error {
+	f.mu.Lock()
+	f.dl = t
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeLink) Close() error { close(f.closed); return nil }
+
+// The pacing over a fake link: every free address is asked Rounds
+// times, the held one no more once answered, and the answer names it
+// with the holder's MAC.
+func TestRunOverFakeLink(t *testing.T) {
+	targets := addrs("10.20.0.148", 4)
+	f := &fakeLink{probes: map[netip.Addr]int{}, holder: netip.MustParseAddr("10.20.0.150"), replies: make(chan []byte, 8), closed: make(chan struct{})}
+	defer f.Close()
+	got, err := run(context.Background(), f, "eth0", ourMAC, targets, Options{Rate: 1000, Rounds: 3, Wait: 50 * time.Millisecond}, arpProto{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Addr != f.holder || len(got[0].MACs) != 1 || !bytes.Equal(got[0].MACs[0], theirMAC) {
+		t.Fatalf("replies %v, want %s at %s", got, f.holder, theirMAC)
+	}
+	f.mu.Lock()
+	for _, a := range targets {
+		n := f.probes[a]
+		if a == f.holder {
+			if n < 1 || n > 3 {
+				t.Errorf("%s (held) probed %d times", a, n)
+			}
+			continue
+		}
+		if n != 3 {
+			t.Errorf("%s probed %d times, want 3 rounds", a, n)
+		}
+	}
+	f.mu.Unlock()
+	// A cancelled context ends the run with its error, before it sends
+	// anything.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.mu.Lock()
+	clear(f.probes)
+	f.mu.Unlock()
+	if _, err := run(ctx, f, "eth0", ourMAC, targets, Options{Rate: 1e6}, arpProto{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	f.mu.Lock()
+	if len(f.probes) != 0 {
+		t.Errorf("a cancelled run sent probes: %v", f.probes)
+	}
+	f.mu.Unlock()
 }
 
 func TestFamilies(t *testing.T) {
