@@ -26,7 +26,9 @@ var (
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
-func heldAt(iface, p string) validate.HeldAddr { return validate.HeldAddr{Iface: iface, Prefix: pfx(p)} }
+func heldAt(iface, p string) validate.HeldAddr {
+	return validate.HeldAddr{Iface: iface, Prefix: pfx(p)}
+}
 
 func TestAssign(t *testing.T) {
 	facts := validate.Facts{Addrs: []validate.HeldAddr{

@@ -3,14 +3,14 @@ package probe
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os"
-	"sync"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
