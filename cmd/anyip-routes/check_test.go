@@ -258,8 +258,8 @@ func (l *lab) runHAProxyOnce(cfg string) (out string, exited bool) {
 var textLine = regexp.MustCompile(`^(PASS|WARN|FAIL|SKIP|ERROR) +([a-z-]+) +(\S.*)$`)
 
 // TestCheckAllPass: a healthy appliance with HAProxy serving VIPs passes
-// every check, in text and in JSON; its IPv6 range only draws the warning
-// that on-link hosts need a route to it (no neighbour discovery for AnyIP).
+// every check, in text and in JSON; its IPv6 range is on eth0's link,
+// where the route service answers neighbour solicitations for it.
 func TestCheckAllPass(t *testing.T) {
 	l := newLab(t)
 	cfg := l.writeHAProxy("haproxy.cfg", goodHAProxy)
@@ -279,23 +279,26 @@ func TestCheckAllPass(t *testing.T) {
 		}
 		names = append(names, m[2])
 		network := m[2] == "network" || m[2] == "reply-path" || m[2] == "backends"
-		if m[1] != "PASS" && !(m[2] == "safety" && m[1] == "WARN") && !(network && m[1] == "SKIP") {
+		if m[1] != "PASS" && !(network && m[1] == "SKIP") {
 			t.Errorf("not a pass: %s", line)
 		}
 	}
-	want := []string{"config", "routes", "safety", "haproxy", "control-plane", "service", "probe", "vip", "network", "reply-path", "backends"}
+	want := []string{"config", "routes", "safety", "on-link", "haproxy", "control-plane", "service", "probe", "vip", "network", "reply-path", "backends"}
 	if !slices.Equal(names, want) {
 		t.Errorf("checks in the text output: %q, want %q\n%s", names, want, r.stdout)
 	}
-	if last := lines[len(lines)-1]; last != "result: WARN (1 warned, 7 passed, 3 skipped)" {
+	if last := lines[len(lines)-1]; last != "result: PASS (9 passed, 3 skipped)" {
 		t.Errorf("last line %q", last)
 	}
 
 	rep := l.checkJSON(0, args...)
-	if rep.Result != "warn" || len(rep.Checks) != 11 {
+	if rep.Result != "pass" || len(rep.Checks) != 12 {
 		t.Fatalf("json: %+v", rep)
 	}
-	rep.wantCheck(t, "safety", "warn", "no range holds a gateway", "fd00:20::1:0/120", "neighbour solicitations")
+	rep.wantCheck(t, "safety", "pass", "no range holds a gateway")
+	rep.wantCheck(t, "on-link", "pass", "2 ranges of 2 on the link of 1 interface",
+		"eth0 (fd00:20::/64): fd00:20::1:0/120: neighbour solicitations answered by anyip-routes watch",
+		"eth0 (10.20.0.0/24): 10.20.0.128/26: ARP answered by the kernel")
 	rep.wantCheck(t, "config", "pass", "2 ranges (1 IPv4, 1 IPv6)")
 	rep.wantCheck(t, "routes", "pass", "2 of 2 ranges in table local (2 proto anyip)")
 	rep.wantCheck(t, "haproxy", "pass", "5 addresses in 4 frontends", "1 socket not IP")

@@ -38,6 +38,7 @@ const (
 	NameConfig       = "config"
 	NameRoutes       = "routes"
 	NameSafety       = "safety"
+	// NameOnLink ("on-link") follows safety; see onlink.go.
 	NameHAProxy      = "haproxy"
 	NameControlPlane = "control-plane"
 	NameService      = "service"

@@ -137,10 +137,13 @@ func TestSafety(t *testing.T) {
 	r := Safety(mustCfg(t, "10.20.0.128/26"), facts(), 0, 0)
 	wantResult(t, r, Pass, "no range holds a gateway")
 
-	// An IPv6 range on a link passes the safety net but is not reachable
-	// from that link without help: a warning says so.
+	// An IPv6 range on a link passes: the route service answers for it
+	// there. One beyond every link draws the warning that a router must
+	// route it.
 	r = Safety(mustCfg(t, "10.20.0.128/26", "fd00:20::1:0/112"), facts(), 0, 0)
-	wantResult(t, r, Warn, "no range holds a gateway", "does not answer IPv6 neighbour solicitations")
+	wantResult(t, r, Pass, "no range holds a gateway")
+	r = Safety(mustCfg(t, "10.20.0.128/26", "fd00:99::/112"), facts(), 0, 0)
+	wantResult(t, r, Warn, "no range holds a gateway", "outside every attached network")
 
 	r = Safety(mustCfg(t, "10.10.0.0/28", "10.20.0.0/26", "10.20.0.32/27", "10.20.0.128/26"), facts(), 0, 0)
 	wantResult(t, r, Fail, "a range takes addresses the network needs",
@@ -682,4 +685,23 @@ func TestReadHAProxy(t *testing.T) {
 	if hc, r := readHAProxy(Options{HAProxyConfig: missing}); hc != nil || r.Status != Fail || !strings.Contains(r.Summary, "NUL") {
 		t.Errorf("binary file: %+v", r)
 	}
+}
+
+func TestOnLink(t *testing.T) {
+	f := facts()
+	f.Addrs = append(f.Addrs, validate.HeldAddr{Iface: "eth3", Prefix: netip.MustParsePrefix("fd00:20::1:9/124")})
+	r := OnLink(pfx("10.20.0.128/26", "fd00:20::1:0/120", "fd00:99::/64"), f)
+	wantResult(t, r, Pass, "2 ranges of 3 on the link of 1 interface; 1 behind a router",
+		"eth0 (fd00:20::/64): fd00:20::1:0/120: neighbour solicitations answered by anyip-routes watch",
+		"eth0 (10.20.0.0/24): 10.20.0.128/26: ARP answered by the kernel",
+		"fd00:99::/64: on no interface's subnet")
+	if strings.Contains(strings.Join(r.Details, "\n"), "eth3") {
+		t.Errorf("eth3's /124 only overlaps the /120 but is named:\n%s", strings.Join(r.Details, "\n"))
+	}
+	// The probe asks on the NIC that answers: the one whose subnet holds
+	// the range, not the longest subnet that overlaps it.
+	if plan := PlanProbes(pfx("fd00:20::1:0/120"), f, 4, nil); plan[0].Iface != "eth0" {
+		t.Errorf("probe of fd00:20::1:0/120 on %q, want eth0 (the responder's NIC)", plan[0].Iface)
+	}
+	wantResult(t, OnLink(nil, f), Skip, "no ranges")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/ipx"
+	"github.com/anyip/anyip/internal/onlink"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/validate"
 )
@@ -50,7 +51,8 @@ const (
 )
 
 // PlanProbes picks, for each range, the interface that faces it (the one
-// whose subnet holds or overlaps it, the longest such subnet first; else
+// whose subnet holds the whole range, as the route service places it;
+// else the one whose subnet overlaps it, the longest such subnet first; else
 // the interface of the family's default route) and up to limit of its
 // addresses (at most MaxProbeLimit), leaving out this system's own. A
 // range unsafe reports true for (one the safety check fails: a /8,
@@ -98,6 +100,11 @@ func PlanProbes(ranges []netip.Prefix, facts validate.Facts, limit int, unsafe f
 }
 
 func facing(p netip.Prefix, facts validate.Facts) string {
+	// The service's rule first: the NIC whose subnet holds the range is
+	// the one that answers for it, so the one to ask on.
+	if plan := onlink.Assign([]netip.Prefix{p}, facts); len(plan.V4)+len(plan.V6) > 0 {
+		return slices.Concat(plan.V4, plan.V6)[0].Iface
+	}
 	best, bits := "", -1
 	for _, a := range facts.Addrs {
 		s := a.Prefix.Masked()

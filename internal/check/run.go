@@ -89,6 +89,13 @@ func Run(ctx context.Context, o Options) *Report {
 		rs = append(rs, res)
 	}
 
+	// 3b. Which NIC answers for which range on its link.
+	if factsErr != nil {
+		rs = append(rs, Result{Name: NameOnLink, Status: Error, Summary: "cannot read the interfaces' subnets: " + factsErr.Error()})
+	} else {
+		rs = append(rs, OnLink(ranges, facts))
+	}
+
 	// 4. HAProxy's binds.
 	hc, res := readHAProxy(o)
 	if hc != nil {

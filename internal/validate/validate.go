@@ -213,18 +213,14 @@ func attachedWarnings(fs *finding.Bounded, rs []Range, ix *index, attached []Net
 				break
 			}
 		}
-		r := rs[e.i]
-		switch {
-		case !inside:
+		// Inside an attached network, hosts on the link find the range's
+		// addresses: the kernel answers ARP for IPv4 AnyIP addresses, and
+		// the route service answers neighbour solicitations for IPv6 ones
+		// on the NIC whose subnet holds the range (package onlink, the
+		// same rule).
+		if r := rs[e.i]; !inside {
 			fs.Add(finding.Warnf(r.Where, r.Prefix.String(), "make sure the upstream router routes it to this appliance",
 				"%s lies outside every attached network (%s)", e.p, describe(attached)))
-		case e.p.Addr().Is6():
-			// IPv4 AnyIP addresses answer ARP; IPv6 ones get no
-			// neighbour advertisement (the kernel answers solicitations
-			// for addresses only), so on-link hosts never find them.
-			fs.Add(finding.Warnf(r.Where, r.Prefix.String(),
-				fmt.Sprintf("have the router route %s to this appliance's address (or set up proxy NDP)", e.p),
-				"%s is on an attached network, but Linux does not answer IPv6 neighbour solicitations for AnyIP addresses: hosts on the link cannot reach it directly", e.p))
 		}
 	}
 	for _, n := range attached {

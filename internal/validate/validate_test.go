@@ -107,8 +107,9 @@ func TestRanges(t *testing.T) {
 	}{
 		{"valid IPv4", wizard("192.168.20.128/25", "192.168.21.0/24"), Rules{}, nil},
 		{"valid IPv6", wizard("2001:db8:20::/64", "2001:db8:21::/56", "2001:db8:22::7/128"), Rules{}, nil},
-		{"IPv6 inside attached: reachable only when routed", wizard("2001:db8:20:0:8000::/65"), Rules{Attached: []Network{{pfx("2001:db8:20::/64"), "the workload network", appliance.KeyWorkloadIP}}},
-			[]want{{W, key, "2001:db8:20:0:8000::/65", []string{"does not answer IPv6 neighbour solicitations"}, "route 2001:db8:20:0:8000::/65 to this appliance"}}},
+		{"IPv6 inside attached: the route service answers on the link", wizard("2001:db8:20:0:8000::/65"), Rules{Attached: []Network{{pfx("2001:db8:20::/64"), "the workload network", appliance.KeyWorkloadIP}}}, nil},
+		{"IPv6 only overlapping attached: behind a router", wizard("2001:db8:20::/63"), Rules{Attached: []Network{{pfx("2001:db8:20::/64"), "the workload network", appliance.KeyWorkloadIP}}},
+			[]want{{W, key, "2001:db8:20::/63", []string{"outside every attached network"}, "routes it to this appliance"}}},
 		{"IPv4 inside attached answers ARP: no warning", wizard("10.20.0.128/26"), Rules{Attached: []Network{{pfx("10.20.0.0/24"), "the workload network", appliance.KeyWorkloadIP}}}, nil},
 		{"adjacent ranges do not overlap", wizard("10.0.0.0/25", "10.0.0.128/25"), Rules{}, nil},
 		{"exactly the size limit", wizard("10.0.0.0/16", "2001:db8::/48"), Rules{}, nil},
