@@ -116,11 +116,12 @@ func (o *onLink) writeRanges(ranges ...string) {
 	}
 }
 
-func (o *onLink) start() {
+func (o *onLink) start(flags ...string) {
 	o.t.Helper()
-	cmd := o.vm.Command(e2etest.Binary(o.t, "anyip-routes"), "--config", o.cfg,
+	args := append([]string{"--config", o.cfg,
 		"--resolv-conf", filepath.Join(o.dir, "resolv.conf"),
-		"--haproxy-config", filepath.Join(o.dir, "haproxy.cfg"), "watch")
+		"--haproxy-config", filepath.Join(o.dir, "haproxy.cfg")}, flags...)
+	cmd := o.vm.Command(e2etest.Binary(o.t, "anyip-routes"), append(args, "watch")...)
 	cmd.Stdout, cmd.Stderr = o.log, o.log
 	if err := cmd.Start(); err != nil {
 		o.t.Fatal(err)
@@ -230,12 +231,24 @@ func (o *onLink) haproxy(vips ...string) {
 // neighbour entry, only the responder's answers.
 func TestOnLinkIPv6VIPsReachNeighbour(t *testing.T) {
 	o := newOnLink(t, olR120, olR64, olR4)
+	// Without the responder the kernel leaves the IPv6 VIPs unanswered
+	// on the link (the IPv4 one it answers ARP for).
+	o.start("--on-link=false")
+	o.hap.waitRoute(olR120)
+	o.haproxy(olVIP120, olVIP64, olVIP4)
+	c := o.hap.client()
+	o.hap.waitServed(c, olVIP4)
+	for _, vip := range []string{olVIP120, olVIP64} {
+		if err := get(c, vip); err == nil {
+			t.Fatalf("%s answered with the responder off: the test would prove nothing", vip)
+		}
+	}
+	o.stop()
+	o.nb.Run(t, "ip", "-6", "neigh", "flush", "dev", "fe")
+
 	o.start()
 	o.waitLog("answering neighbour solicitations")
-	o.haproxy(olVIP120, olVIP64, olVIP4)
 	vmMAC := o.mac(o.vm, "eth0")
-
-	c := o.hap.client()
 	for _, vip := range []string{olVIP120, olVIP64, olVIP4} {
 		o.hap.waitServed(c, vip)
 	}
@@ -350,6 +363,16 @@ func TestOnLinkAnnouncesNewMAC(t *testing.T) {
 
 	newMAC := "02:00:5e:aa:bb:cc"
 	o.vm.Run(t, "ip", "link", "set", "dev", "eth0", "address", newMAC)
+	// The control: a service that does not announce leaves the
+	// neighbour at the old MAC.
+	o.start("--on-link=false")
+	time.Sleep(1500 * time.Millisecond)
+	for _, vip := range []string{olVIP120, olVIP4} {
+		if n := o.nb.Run(t, "ip", "neigh", "show", vip, "dev", "fe"); !strings.Contains(n, old.String()) {
+			t.Fatalf("without announcements the neighbour's entry for %s changed: %q", vip, n)
+		}
+	}
+	o.stop()
 	nbMAC := o.mac(o.nb, "fe")
 	quiet := o.captureFrom("eth0", nbMAC)
 	started := time.Now()
