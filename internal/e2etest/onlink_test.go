@@ -311,6 +311,12 @@ func TestOnLinkAnswersOnlyForItsRanges(t *testing.T) {
 		t.Errorf("the neighbour lost %s:\n%s", held, a)
 	}
 
+	// The /120's solicited-node groups are joined (MLD reports, for
+	// switches that snoop), the /64's are not (2^24 groups).
+	if m := o.vm.Run(t, "ip", "-6", "maddr", "show", "dev", "eth0"); !strings.Contains(m, "ff02::1:ff01:6") || strings.Contains(m, "ff02::1:ff00:abcd") {
+		t.Errorf("multicast groups on eth0: want the /120's (ff02::1:ff01:6), not the /64's (ff02::1:ff00:abcd):\n%s", m)
+	}
+
 	// Remove the /120: within a second of the write, no more answers.
 	if got := o.solicit("fe", nbSrc, "fd00:30::1:6", firstAnswerWait); !bytes.Equal(got, vmMAC) {
 		t.Fatalf("fd00:30::1:6 not answered before the removal: %v", got)
@@ -333,6 +339,9 @@ func TestOnLinkAnswersOnlyForItsRanges(t *testing.T) {
 		if got := o.solicit("fe", nbSrc, "fd00:30::1:6", 300*time.Millisecond); got != nil {
 			t.Errorf("fd00:30::1:6 answered by %s after its range was removed", got)
 		}
+	}
+	if m := o.vm.Run(t, "ip", "-6", "maddr", "show", "dev", "eth0"); strings.Contains(m, "ff02::1:ff01:6") {
+		t.Errorf("the removed /120's groups are still joined on eth0:\n%s", m)
 	}
 	// The range that stays still answers.
 	if got := o.solicit("fe", nbSrc, "fd00:30:0:10::abcd", firstAnswerWait); !bytes.Equal(got, vmMAC) {

@@ -36,6 +36,7 @@ type nic6 struct {
 	r      *responder
 	cancel context.CancelFunc
 	seen   seen
+	join   *joiner // nil when it could not be opened
 }
 
 type seen struct {
@@ -91,6 +92,11 @@ func (m *Manager) Update(rs []netip.Prefix, facts validate.Facts, binds []netip.
 		keep[sv.Iface] = true
 		fresh := freshRanges(&n.seen, sv.Ranges, ifi.HardwareAddr)
 		n.r.set(sv.Ranges, Targets(fresh, binds, PerRange, MaxAnnounced))
+		if n.join != nil {
+			if err := n.join.set(Groups(sv.Ranges, MaxGroups)); err != nil {
+				m.log.Warn("cannot join the solicited-node groups of a range; a switch that snoops MLD may not forward its solicitations", "iface", sv.Iface, "err", err)
+			}
+		}
 	}
 	for name := range m.nics {
 		if !keep[name] {
@@ -159,7 +165,11 @@ func (m *Manager) start(ifi *net.Interface, sv Served) (*nic6, error) {
 		defer conn.Close()
 		r.run(ctx, e)
 	}()
-	return &nic6{r: r, cancel: cancel}, nil
+	n := &nic6{r: r, cancel: cancel}
+	if n.join, err = newJoiner(ifi); err != nil {
+		m.log.Warn("not joining solicited-node groups; a switch that snoops MLD may not forward the solicitations", "iface", ifi.Name, "err", err)
+	}
+	return n, nil
 }
 
 // stop ends a NIC's responder and waits for it: once it returns, nothing
@@ -172,6 +182,9 @@ func (m *Manager) stop(name string) {
 	}
 	n.cancel()
 	<-n.r.done
+	if n.join != nil {
+		n.join.Close()
+	}
 	delete(m.nics, name)
 }
 

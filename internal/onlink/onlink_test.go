@@ -412,3 +412,20 @@ func TestAnnounceARP(t *testing.T) {
 		t.Errorf("sleeps %v, want %v", sleeps, wantSleeps)
 	}
 }
+
+func TestGroups(t *testing.T) {
+	// A /120 is 256 groups; a /64 is too many and left to allmulticast;
+	// an IPv4 range has none.
+	g := Groups([]netip.Prefix{pfx("fd00::1:0/120"), pfx("fd00:1::/64"), pfx("10.0.0.0/24")}, MaxGroups)
+	if len(g) != 256 || g[0] != ip("ff02::1:ff01:0") || g[255] != ip("ff02::1:ff01:ff") {
+		t.Errorf("%d groups, %v..%v", len(g), g[0], g[len(g)-1])
+	}
+	// Two /120s: the first fits, the second would pass the bound.
+	if g := Groups([]netip.Prefix{pfx("fd00::2:0/120"), pfx("fd00::1:0/120")}, MaxGroups); len(g) != 256 || g[0] != ip("ff02::1:ff01:0") {
+		t.Errorf("two /120s: %d groups from %v", len(g), g[0])
+	}
+	// Ranges whose addresses share groups count them once.
+	if g := Groups([]netip.Prefix{pfx("fd00::1:0/126"), pfx("fd01::1:0/126")}, MaxGroups); len(g) != 4 {
+		t.Errorf("shared groups: %v", g)
+	}
+}
