@@ -38,7 +38,7 @@ const (
 	NameConfig       = "config"
 	NameRoutes       = "routes"
 	NameSafety       = "safety"
-	// NameOnLink ("on-link") follows safety; see onlink.go.
+	NameOnLink       = "on-link"
 	NameHAProxy      = "haproxy"
 	NameControlPlane = "control-plane"
 	NameService      = "service"

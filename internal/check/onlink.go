@@ -11,9 +11,6 @@ import (
 	"github.com/anyip/anyip/internal/validate"
 )
 
-// NameOnLink is the check that says which NIC answers for which range.
-const NameOnLink = "on-link"
-
 // OnLink says, per NIC, which ranges the link reaches directly: IPv6
 // ranges the responder of `anyip-routes watch` answers neighbour
 // solicitations for, IPv4 ranges the kernel answers ARP for (both
