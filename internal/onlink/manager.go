@@ -80,6 +80,12 @@ func (m *Manager) Update(rs []netip.Prefix, facts validate.Facts, binds []netip.
 			m.stop(sv.Iface)
 			n = nil
 		}
+		if n != nil && n.r.exited() {
+			// Its socket failed (the NIC went away and came back, say):
+			// start over on the NIC as it is now.
+			m.stop(sv.Iface)
+			n = nil
+		}
 		if n == nil {
 			if n, err = m.start(ifi, sv); err != nil {
 				m.fail(sv.Iface, err)
@@ -218,7 +224,7 @@ func (m *Manager) Close() {
 	for name, n := range m.nics {
 		st := n.r.Stats()
 		m.stop(name)
-		m.log.Info("neighbour responder stopped", "iface", name, "answered", st.Answered, "probed", st.Probed,
+		m.log.Info("neighbour responder closed", "iface", name, "answered", st.Answered, "probed", st.Probed,
 			"announced", st.Announced, "defended", st.Defended, "limited", st.Limited, "conflicts", st.Conflicts)
 	}
 	m.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -427,5 +428,116 @@ func TestGroups(t *testing.T) {
 	// Ranges whose addresses share groups count them once.
 	if g := Groups([]netip.Prefix{pfx("fd00::1:0/126"), pfx("fd01::1:0/126")}, MaxGroups); len(g) != 4 {
 		t.Errorf("shared groups: %v", g)
+	}
+}
+
+// ndpLink is a fake link for the responder loop: frames to read come in
+// on a channel, written ones go out on another.
+type ndpLink struct {
+	in      chan []byte
+	out     chan []byte
+	mu      sync.Mutex
+	dl      time.Time
+	failing chan struct{}
+}
+
+func (l *ndpLink) ReadFrom(b []byte) (int, net.HardwareAddr, error) {
+	l.mu.Lock()
+	dl := l.dl
+	l.mu.Unlock()
+	select {
+	case f := <-l.in:
+		return copy(b, f), theirs, nil
+	case <-l.failing:
+		return 0, nil, errors.New("network is down")
+	case <-time.After(time.Until(dl)):
+		return 0, nil, os.ErrDeadlineExceeded
+	}
+}
+
+func (l *ndpLink) WriteTo(b []byte, to net.HardwareAddr) error {
+	l.out <- bytes.Clone(b)
+	return nil
+}
+
+func (l *ndpLink) SetReadDeadline(t time.Time) error {
+	l.mu.Lock()
+	l.dl = t
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *ndpLink) Close() error { return nil }
+
+// The loop over a link: a solicitation is probed and then answered, a
+// range taken away stops being answered, and a failing socket ends the
+// loop. It waits for frames, never for a time.
+func TestResponderLoop(t *testing.T) {
+	l := &ndpLink{in: make(chan []byte, 8), out: make(chan []byte, 64), failing: make(chan struct{})}
+	r := newResponder("eth0", ours, l, slog.New(slog.DiscardHandler))
+	e := NewEngine(ours, ip("fe80::1"), EngineConfig{DADWait: time.Millisecond})
+	r.set([]netip.Prefix{pfx("fd00::1:0/120")}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.run(ctx, e)
+
+	solicit := func(target string) {
+		b, _, err := ns("fd00::9", target).Marshal(theirs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.in <- b
+	}
+	next := func() nd.Msg {
+		t.Helper()
+		select {
+		case b := <-l.out:
+			m, err := nd.ParseNDP(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing sent")
+		}
+		return nd.Msg{}
+	}
+	solicit("fd00::1:5")
+	if m := next(); m.Kind != nd.Solicitation || !m.Src.IsUnspecified() || m.Target != ip("fd00::1:5") {
+		t.Fatalf("first frame %+v, want the probe", m)
+	}
+	if m := next(); m.Kind != nd.Advertisement || !m.Solicited || m.Dst != ip("fd00::9") || m.Target != ip("fd00::1:5") {
+		t.Fatalf("second frame %+v, want the answer", m)
+	}
+
+	// Taken away: a solicitation after the change goes unanswered; one
+	// for the new range is answered, and is the next frame out.
+	r.set([]netip.Prefix{pfx("fd00::2:0/120")}, nil)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r.mu.Lock()
+		taken := !r.changed
+		r.mu.Unlock()
+		if taken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never took the new ranges")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	solicit("fd00::1:5")
+	solicit("fd00::2:5")
+	if m := next(); m.Target != ip("fd00::2:5") {
+		t.Errorf("after the change, sent %+v first; want the probe for fd00::2:5 (fd00::1:5 is no longer ours)", m)
+	}
+
+	close(l.failing)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a failing socket did not end the loop")
+	}
+	if !r.exited() {
+		t.Error("exited() is false after the loop ended")
 	}
 }

@@ -52,6 +52,16 @@ func (r *responder) set(ranges []netip.Prefix, announce []netip.Addr) {
 	r.mu.Unlock()
 }
 
+// exited reports whether the loop has ended (its socket failed).
+func (r *responder) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Stats are the engine's counters as of the last tick.
 func (r *responder) Stats() Stats {
 	r.mu.Lock()
