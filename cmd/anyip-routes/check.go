@@ -24,6 +24,9 @@ WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
                  route of ours outlives its line
   safety         no range holds a gateway, name server or interface address;
                  no overlaps
+  on-link        per NIC, the ranges its link reaches directly (IPv6: the
+                 service answers neighbour solicitations; IPv4: the kernel
+                 answers ARP), and those only a router reaches
   haproxy        every frontend's bind address is inside a range or held
   control-plane  the control plane's VIP ranges are inside the file's
   service        anyip-routes.service is enabled and running
