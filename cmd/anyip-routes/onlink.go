@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"net/netip"
-	"os"
 
 	"github.com/anyip/anyip/internal/haproxycfg"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // bindAddrs are the IP addresses HAProxy binds, announced first when a
@@ -17,15 +16,10 @@ func bindAddrs(path string) ([]netip.Addr, error) {
 	if path == "" {
 		return nil, nil
 	}
-	f, err := os.Open(path)
+	data, err := textfile.ReadFile(path, haproxycfg.MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, haproxycfg.MaxSize+1))
 	if err != nil {
 		return nil, err
 	}
