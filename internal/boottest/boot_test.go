@@ -36,16 +36,19 @@ func TestBoot3NIC(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, BackendServer(cfg.AdditionalNetworks))})
 	bt := a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	vipNIC := nicOf(t, a, cfg.ServiceRanges[0])
+	vip := VIP(cfg.ServiceRanges[0])
 
 	if !t.Run("first boot", func(t *testing.T) { firstBoot(a.For(t), cfg, bt) }) {
 		return
 	}
 	t.Run("boot order", func(t *testing.T) { bootOrder(a.For(t)) })
 	t.Run("check", func(t *testing.T) { check(a.For(t), ranges) })
+	t.Run("network", func(t *testing.T) { network(a.For(t), cfg, vipNIC.Role, vip) })
+	t.Run("check fails reply-path without the rules", func(t *testing.T) { checkReplyPath(a.For(t), ranges, vipNIC.Role) })
 	t.Run("watchdog", func(t *testing.T) { watchdog(a.For(t), ranges, url(VIP(cfg.ServiceRanges[0]), 80)) })
 	t.Run("restart and stop keep the routes", func(t *testing.T) {
 		restartStop(a.For(t), ranges, url(VIP(cfg.ServiceRanges[0]), 80))
@@ -73,6 +76,14 @@ func TestBoot3NIC(t *testing.T) {
 	t.Run("reboot with an invalid environment", func(t *testing.T) {
 		rebootInvalid(a.For(t), env3, bad, cfg.ServiceRanges[0], url(VIP(cfg.ServiceRanges[0]), 80))
 	})
+
+	gwEnv := env2
+	t.Run("reboot with a gateway changed", func(t *testing.T) {
+		gwEnv = rebootGateway(a.For(t), env2, cfg, append(slices.Clone(cfg.ServiceRanges), added), vipNIC.Role, vip)
+	})
+	t.Run("reboot with a bad host name", func(t *testing.T) {
+		rebootBadHostname(a.For(t), gwEnv, cfg, vipNIC.Role, vip)
+	})
 }
 
 // TestBoot2NIC boots the 2-NIC example (VIPs on the workload network), then
@@ -81,7 +92,7 @@ func TestBoot2NIC(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-2nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, BackendServer(cfg.AdditionalNetworks))})
 	bt := a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	if !t.Run("first boot", func(t *testing.T) { firstBoot(a.For(t), cfg, bt) }) {
@@ -89,6 +100,7 @@ func TestBoot2NIC(t *testing.T) {
 	}
 	t.Run("boot order", func(t *testing.T) { bootOrder(a.For(t)) })
 	t.Run("check", func(t *testing.T) { check(a.For(t), ranges) })
+	t.Run("network", func(t *testing.T) { network(a.For(t), cfg, nicOf(t, a, cfg.ServiceRanges[0]).Role, VIP(cfg.ServiceRanges[0])) })
 	t.Run("reboot with no environment", func(t *testing.T) {
 		rebootNoEnv(a.For(t), ranges, url(VIP(cfg.ServiceRanges[0]), 80))
 	})

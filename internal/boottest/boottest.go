@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,13 +79,28 @@ type machine struct {
 	dir  string
 	// Root is the container's root directory on the host.
 	Root string
-	// VM is the appliance's network namespace, Net the routers' and
-	// clients'.
+	// VM is the appliance's network namespace, Net the routers' (one end
+	// of each NIC's network, forwarding between them) and the clients' on
+	// those networks.
 	VM, Net *netnstest.NS
+	// Far is a client network behind the routers (ClientNet, the client
+	// at Client), and Backend the first additional workload network
+	// behind them, with an HTTP server at BackendAddr (nil when the
+	// environment has none).
+	Far, Backend *netnstest.NS
+	Client       netip.Addr
+	BackendAddr  netip.AddrPort
 	// GuestInfo is the VM's guestinfo, kept across reboots.
 	GuestInfo *GuestInfo
 	// NICs are the appliance's networks.
 	NICs []NIC
+
+	// top is the test the appliance was made for: what lives as long as
+	// the appliance is cleaned up with it, not with a scenario.
+	top *testing.T
+	// routerAddrs are addresses added to the routers' ends (AddRouterAddr),
+	// by role.
+	routerAddrs map[string][]netip.Prefix
 
 	uuid    string
 	boots   int
@@ -102,6 +118,10 @@ type Options struct {
 	Env []byte
 	// HAProxy is /etc/haproxy/haproxy.cfg ("" keeps the package's).
 	HAProxy string
+	// DHCP gives the network of each role whose address the environment
+	// leaves to DHCP: its router (the subnet's first address) leases
+	// addresses from it.
+	DHCP map[string]netip.Prefix
 }
 
 // New builds an appliance from the cached image and registers its removal.
@@ -114,16 +134,19 @@ func New(t *testing.T, o Options) *Appliance {
 	tarball := image(t)
 
 	name := namePrefix + strconv.FormatInt(int64(os.Getpid()), 36) + "-" + randHex(3)
-	a := &Appliance{t: t, machine: &machine{Name: name, dir: filepath.Join(RunsDir, name), uuid: randHex(16)}}
+	a := &Appliance{t: t, machine: &machine{Name: name, dir: filepath.Join(RunsDir, name), uuid: randHex(16), top: t, routerAddrs: map[string][]netip.Prefix{}}}
 	a.Root = filepath.Join(a.dir, "root")
-	nics, err := nicsFromEnv(o.Env)
+	nics, backends, err := nicsFromEnv(o.Env, o.DHCP)
 	if err != nil {
 		t.Fatalf("boottest: %v", err)
 	}
 	a.NICs = nics
 
 	// Namespaces first: their cleanups then run after the container's.
-	a.VM, a.Net = netnstest.New(t), netnstest.New(t)
+	a.VM, a.Net, a.Far = netnstest.New(t), netnstest.New(t), netnstest.New(t)
+	if len(backends) > 0 {
+		a.Backend = netnstest.New(t)
+	}
 	if err := os.MkdirAll(a.Root, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +156,8 @@ func New(t *testing.T, o Options) *Appliance {
 	install(t, a.Root)
 	a.overlay(o)
 	a.network()
+	a.outside(backends)
+	a.dhcp(o.DHCP)
 
 	gi, err := newGuestInfo(filepath.Join(a.dir, "guestinfo"))
 	if err != nil {
@@ -282,6 +307,9 @@ func (a *Appliance) Boot(probe ...string) BootTimes {
 	if a.nspawn != nil {
 		a.t.Fatal("boottest: Boot: already running")
 	}
+	if a.boots > 0 {
+		a.powerCycle()
+	}
 	a.boots++
 	a.console = filepath.Join(a.dir, fmt.Sprintf("console-%d.log", a.boots))
 	logf, err := os.Create(a.console)
@@ -371,6 +399,28 @@ func (a *Appliance) Boot(probe ...string) BootTimes {
 	cancel()
 	<-probed
 	return times
+}
+
+// powerCycle gives the next boot what a VM's power cycle gives it: a
+// kernel with no routes, rules or addresses of the last boot. The NICs move
+// to a new namespace (the old one, emptied, goes with the test); the
+// routers' ends are made again, with the addresses added to them.
+func (a *Appliance) powerCycle() {
+	a.t.Helper()
+	for _, n := range a.NICs {
+		// Deleting one end of a veth pair deletes both.
+		a.VM.Run(a.t, "ip", "link", "del", n.Role)
+	}
+	a.VM = netnstest.New(a.top)
+	a.network()
+}
+
+// AddRouterAddr gives the router of a role's network another address, kept
+// across reboots.
+func (a *Appliance) AddRouterAddr(role string, p netip.Prefix) {
+	a.t.Helper()
+	a.Net.Run(a.t, "ip", "addr", "add", p.String(), "dev", "r-"+role)
+	a.routerAddrs[role] = append(a.routerAddrs[role], p)
 }
 
 // containerInit finds the container's PID 1 (as this machine numbers it):
@@ -603,7 +653,14 @@ func (a *Appliance) Routes() []string {
 // but 200 is an error.
 func (a *Appliance) HTTPGet(url string) (string, error) { return a.httpGet(url, 2*time.Second) }
 
+// HTTPGetFar fetches url from the client behind the routers (Far).
+func (a *Appliance) HTTPGetFar(url string) (string, error) { return httpGet(a.Far, url, 2*time.Second) }
+
 func (a *Appliance) httpGet(url string, timeout time.Duration) (string, error) {
+	return httpGet(a.Net, url, timeout)
+}
+
+func httpGet(ns *netnstest.NS, url string, timeout time.Duration) (string, error) {
 	c := &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
@@ -612,7 +669,7 @@ func (a *Appliance) httpGet(url string, timeout time.Duration) (string, error) {
 			// connect, so a SYN lost before the VIP existed is not waited
 			// for until the kernel retransmits it a second later.
 			DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-				err = a.Net.Do(func() error {
+				err = ns.Do(func() error {
 					c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 					return err
 				})
