@@ -16,6 +16,8 @@ have prlimit        || need+=(util-linux)
 # The boot test: an image built from Debian packages, booted in a container.
 have mmdebstrap     || need+=(mmdebstrap)
 have systemd-nspawn || need+=(systemd-container)
+# Its DHCP server, run in the routers' namespace (the binary only: no service).
+have dnsmasq        || need+=(dnsmasq-base)
 
 if ((${#need[@]})); then
 	echo "deps: installing ${need[*]}" >&2

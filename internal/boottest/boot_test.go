@@ -100,10 +100,27 @@ func TestBoot2NIC(t *testing.T) {
 	}
 	t.Run("boot order", func(t *testing.T) { bootOrder(a.For(t)) })
 	t.Run("check", func(t *testing.T) { check(a.For(t), ranges) })
-	t.Run("network", func(t *testing.T) { network(a.For(t), cfg, nicOf(t, a, cfg.ServiceRanges[0]).Role, VIP(cfg.ServiceRanges[0])) })
+	t.Run("network", func(t *testing.T) {
+		network(a.For(t), cfg, nicOf(t, a, cfg.ServiceRanges[0]).Role, VIP(cfg.ServiceRanges[0]))
+	})
 	t.Run("reboot with no environment", func(t *testing.T) {
 		rebootNoEnv(a.For(t), ranges, url(VIP(cfg.ServiceRanges[0]), 80))
 	})
+}
+
+// TestBootDHCP boots the 3-NIC example with the workload NIC left to DHCP,
+// dnsmasq leasing in the routers' namespace. (A frontend left to DHCP is
+// not configured at all yet: the frontend NIC exists for first boot only
+// when one of its keys has a value.)
+func TestBootDHCP(t *testing.T) {
+	t.Parallel()
+	env, nets := dhcpEnv(t, "workload")
+	cfg := mustConfig(t, env)
+	a := New(t, Options{Env: env, DHCP: nets, HAProxy: HAProxyConfig(cfg.ServiceRanges, BackendServer(cfg.AdditionalNetworks))})
+	vip := VIP(cfg.ServiceRanges[0])
+	bt := a.Boot(url(vip, 80))
+	t.Logf("figures: DHCP boot to VIPs serving %v, boot finished %v", bt.Serving.Round(time.Millisecond), bt.Running.Round(time.Millisecond))
+	t.Run("leases", func(t *testing.T) { dhcpBoot(a.For(t), cfg, prefixes(cfg.ServiceRanges), nicOf(t, a, cfg.ServiceRanges[0]).Role, vip) })
 }
 
 func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
@@ -473,7 +490,7 @@ func mustConfig(t *testing.T, env []byte) appliance.Config {
 func nicOf(t *testing.T, a *Appliance, r netip.Prefix) NIC {
 	t.Helper()
 	for _, n := range a.NICs {
-		if n.Addr.Masked().Contains(r.Addr()) {
+		if n.Subnet.Contains(r.Addr()) {
 			return n
 		}
 	}

@@ -182,7 +182,7 @@ func ReplyPath(ws []*netconf.Written, ranges []netip.Prefix, k Kernel) Result {
 	case bad > 0:
 		r.Status = Fail
 		r.Summary = fmt.Sprintf("%d of %d ranges reply through the wrong NIC", bad, len(ranges))
-		r.Hint = "the policy rules of first boot are missing (`ip rule` shows them at priorities 10100-10499); `networkctl reload` restores them from /etc/systemd/network"
+		r.Hint = "the policy rules of first boot are missing (`ip rule` shows them at priorities 10100-10499); " + reconfigure(ws) + " restores them from /etc/systemd/network"
 	default:
 		r.Status = Pass
 		r.Summary = fmt.Sprintf("%d ranges reply through the NIC that faces them", len(ranges))
@@ -222,12 +222,26 @@ func Backends(ws []*netconf.Written, k Kernel) Result {
 	if bad > 0 {
 		r.Status = Fail
 		r.Summary = fmt.Sprintf("%d of %d backend networks are not routed through the workload gateway", bad, len(nets))
-		r.Hint = "the rules to the backends are missing (`ip rule` at priority 10100); `networkctl reload` restores them"
+		r.Hint = "the rules to the backends are missing (`ip rule` at priority 10100); " + reconfigure([]*netconf.Written{wl}) + " restores them"
 		return r
 	}
 	r.Status = Pass
 	r.Summary = fmt.Sprintf("%d backend networks are routed through the workload gateway", len(nets))
 	return r
+}
+
+// reconfigure is the command that has networkd configure the NICs again
+// from their files. Not `networkctl reload`: with the files unchanged it
+// leaves the links alone (systemd 252), so a rule deleted by hand stays
+// deleted.
+func reconfigure(ws []*netconf.Written) string {
+	var names []string
+	for _, w := range ws {
+		if w.Name != "" && !slices.Contains(names, w.Name) {
+			names = append(names, w.Name)
+		}
+	}
+	return "`networkctl reconfigure " + strings.Join(names, " ") + "`"
 }
 
 // managementNIC is the NIC of the main table's default route.

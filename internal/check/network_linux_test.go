@@ -76,6 +76,14 @@ func TestNetworkChecksRealKernel(t *testing.T) {
 	if rp.Status != Fail || !strings.Contains(strings.Join(rp.Details, "\n"), "10.40.30.64/26: a reply from 10.40.30.65 leaves through management via 10.40.10.1, not through frontend") {
 		t.Errorf("reply-path without the rules: %s %s\n%s", rp.Status, rp.Summary, strings.Join(rp.Details, "\n"))
 	}
+	// The way back is networkd configuring the NICs again: `networkctl
+	// reload` alone does nothing while the files are unchanged.
+	if want := "`networkctl reconfigure management workload frontend` restores them"; !strings.Contains(rp.Hint, want) {
+		t.Errorf("reply-path hint %q, want %q", rp.Hint, want)
+	}
+	if want := "`networkctl reconfigure workload` restores them"; !strings.Contains(be.Hint, want) {
+		t.Errorf("backends hint %q, want %q", be.Hint, want)
+	}
 	if !strings.Contains(strings.Join(rp.Details, "\n"), "192.168.77.0/28: replies leave through frontend") {
 		t.Errorf("the range whose rule is still there:\n%s", strings.Join(rp.Details, "\n"))
 	}
