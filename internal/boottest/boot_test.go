@@ -120,7 +120,9 @@ func TestBootDHCP(t *testing.T) {
 	vip := VIP(cfg.ServiceRanges[0])
 	bt := a.Boot(url(vip, 80))
 	t.Logf("figures: DHCP boot to VIPs serving %v, boot finished %v", bt.Serving.Round(time.Millisecond), bt.Running.Round(time.Millisecond))
-	t.Run("leases", func(t *testing.T) { dhcpBoot(a.For(t), cfg, prefixes(cfg.ServiceRanges), nicOf(t, a, cfg.ServiceRanges[0]).Role, vip) })
+	t.Run("leases", func(t *testing.T) {
+		dhcpBoot(a.For(t), cfg, prefixes(cfg.ServiceRanges), nicOf(t, a, cfg.ServiceRanges[0]).Role, vip)
+	})
 }
 
 func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
@@ -160,9 +162,10 @@ func firstBoot(a *Appliance, cfg appliance.Config, bt BootTimes) {
 	a.published("ok: ")
 
 	fb := a.Mono("anyip-firstboot.service", "ActiveEnterTimestampMonotonic") - a.Mono("anyip-firstboot.service", "InactiveExitTimestampMonotonic")
+	early := a.Mono("anyip-network.service", "ActiveEnterTimestampMonotonic") - a.Mono("anyip-network.service", "InactiveExitTimestampMonotonic")
 	svc := a.Mono("anyip-routes.service", "ActiveEnterTimestampMonotonic") - a.Mono("anyip-routes.service", "InactiveExitTimestampMonotonic")
-	a.t.Logf("figures: boot to VIPs serving %v, boot finished %v, first boot start to done %v, anyip-routes start to READY %v",
-		bt.Serving.Round(time.Millisecond), bt.Running.Round(time.Millisecond), usec(fb), usec(svc))
+	a.t.Logf("figures: %d NICs: boot to VIPs serving %v, boot finished %v, first boot early (network) %v, first boot start to done %v, anyip-routes start to READY %v",
+		len(a.NICs), bt.Serving.Round(time.Millisecond), bt.Running.Round(time.Millisecond), usec(early), usec(fb), usec(svc))
 	if bt.Serving == 0 {
 		a.Fatalf("the VIP did not answer during the boot")
 	}
