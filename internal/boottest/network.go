@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,8 +70,14 @@ func nicsFromEnv(env []byte, dhcp map[string]netip.Prefix) ([]NIC, []netip.Prefi
 	if err != nil {
 		return nil, nil, err
 	}
+	all := slices.Clone(cfg.NICs)
+	// A frontend left to DHCP has no key with a value: the NIC is what
+	// makes it one (as the frontend option's NIC does on a VM).
+	if _, ok := dhcp[netconf.Frontend]; ok && !slices.ContainsFunc(all, func(n appliance.NIC) bool { return n.Role == netconf.Frontend }) {
+		all = append(all, appliance.NIC{Role: netconf.Frontend})
+	}
 	var nics []NIC
-	for _, n := range cfg.NICs {
+	for _, n := range all {
 		if n.Static() {
 			r := n.Gateway
 			if !r.IsValid() {
@@ -180,7 +187,7 @@ func BackendServer(backends []netip.Prefix) netip.AddrPort {
 func (a *Appliance) dhcp(roles map[string]netip.Prefix) {
 	a.t.Helper()
 	args := []string{"--net=/run/netns/" + a.Net.Name, "--", "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-		"--port=0", "--bind-dynamic", "--dhcp-authoritative", "--user=root", "--pid-file=",
+		"--port=0", "--bind-dynamic", "--dhcp-authoritative", "--no-ping", "--user=root", "--pid-file=",
 		"--dhcp-leasefile=" + filepath.Join(a.dir, "dnsmasq.leases"), "--log-dhcp", "--log-facility=" + filepath.Join(a.dir, "dnsmasq.log")}
 	n := 0
 	for _, nic := range a.NICs {

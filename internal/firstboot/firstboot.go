@@ -167,6 +167,7 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 	if err != nil {
 		return r, r.fail(log, err)
 	}
+	w.Attach(sys.Links)
 	p := MakePlan(w, sys, o)
 	r.Findings = p.Findings
 	if errs, _ := p.Findings.Count(); errs > 0 {

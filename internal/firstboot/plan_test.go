@@ -1,6 +1,7 @@
 package firstboot
 
 import (
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -105,6 +106,50 @@ func TestRefused(t *testing.T) {
 		slices.Sort(want)
 		if !slices.Equal(parts, want) {
 			t.Errorf("refused(%v) = %v, want %v", c.fs, parts, want)
+		}
+	}
+}
+
+// A frontend left to DHCP has both its keys empty, like a deployment
+// without the frontend option; the NIC named frontend tells the two apart.
+// With it, the frontend is a DHCP NIC with its file and the VIPs face it;
+// without it, there is no frontend.
+func TestPlanDHCPFrontendByItsNIC(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "ovf-env-3nic.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"network.frontend_ip", "network.frontend_gateway"} {
+		i := strings.Index(string(data), `oe:key="`+k+`" oe:value="`)
+		if i < 0 {
+			t.Fatalf("the example has no %s", k)
+		}
+		v := i + len(`oe:key="`+k+`" oe:value="`)
+		end := v + strings.IndexByte(string(data[v:]), '"')
+		data = append(data[:v:v], data[end:]...)
+	}
+	const name = "10-anyip-frontend.network"
+	for _, links := range [][]string{{"management", "workload"}, {"management", "workload", "frontend"}} {
+		w, err := ReadWizard(data, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Attach(links)
+		p := MakePlan(w, System{Links: links}, opts())
+		f, ok := p.Network.Files[name]
+		if !slices.Contains(links, "frontend") {
+			if ok {
+				t.Errorf("links %v: a frontend file without a frontend NIC:\n%s", links, f)
+			}
+			continue
+		}
+		if !ok {
+			t.Fatalf("links %v: no %s; files %v", links, name, slices.Collect(maps.Keys(p.Network.Files)))
+		}
+		for _, want := range []string{"DHCP=ipv4", "RouteTable=3", "From=10.40.30.64/26", "From=10.40.30.128/26"} {
+			if !strings.Contains(string(f), want) {
+				t.Errorf("links %v: %s lacks %q:\n%s", links, name, want, f)
+			}
 		}
 	}
 }

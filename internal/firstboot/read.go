@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"slices"
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/sysfacts"
 	"github.com/anyip/anyip/internal/validate"
@@ -35,6 +37,19 @@ func ReadWizard(data []byte, source string) (*Wizard, error) {
 	conf, props, fs := appliance.FromProperties(env.Properties)
 	fs = append(fs, conf.Check()...)
 	return &Wizard{Source: source, Env: env, Config: conf, Props: props, Findings: fs}, nil
+}
+
+// Attach completes the wizard's NICs from the NICs the guest has: with the
+// frontend deployment option and the frontend left to DHCP, both frontend
+// keys are empty, and the one sign of the option is the NIC in the
+// frontend's pinned PCI slot, which the image names frontend (the old
+// appliance decided by that NIC too). Its settings are then DHCP.
+func (w *Wizard) Attach(links []string) {
+	has := slices.ContainsFunc(w.Config.NICs, func(n appliance.NIC) bool { return n.Role == netconf.Frontend })
+	if has || !slices.Contains(links, netconf.Frontend) {
+		return
+	}
+	w.Config.NICs = append(w.Config.NICs, appliance.NIC{Role: netconf.Frontend, Key: appliance.KeyFrontendIP, GatewayKey: appliance.KeyFrontendGateway})
 }
 
 // System is what a plan is made against, as the running system shows it.
