@@ -221,6 +221,17 @@ func checkReplyPath(a *Appliance, ranges []string, role string) {
 		a.Fatalf("anyip-routes check without the rule from %s: want FAIL reply-path\n%s", n.Subnet, out)
 	}
 	a.contains("anyip-routes check", out, "not through "+role)
+	// The control of farClient: without the rule the replies leave through
+	// the management NIC, and its router's link shows them.
+	if vip, ok := a.vipIn(n.Subnet, ranges); ok {
+		mgmt := a.tap("management", a.Client)
+		for i := 0; i < requests; i++ {
+			a.HTTPGetFar(url(vip, 80))
+		}
+		if c := mgmt.Stop(); total(c, vip, a.Client) < requests {
+			a.Fatalf("without the rule from %s the management router carried %d replies from %s, want at least %d: %v", n.Subnet, total(c, vip, a.Client), vip, requests, c)
+		}
+	}
 	m := regexp.MustCompile("`(networkctl reconfigure [^`]+)`").FindStringSubmatch(out)
 	if m == nil {
 		a.Fatalf("anyip-routes check: want a hint naming networkctl reconfigure\n%s", out)
@@ -231,6 +242,16 @@ func checkReplyPath(a *Appliance, ranges []string, role string) {
 		a.Fatalf("after networkctl reload and %s: rules %q, want %q back", m[1], a.ipRules(), before)
 	}
 	a.checkItems(0, ranges, "network", "reply-path", "backends")
+}
+
+// vipIn is the VIP of the first range inside subnet.
+func (a *Appliance) vipIn(subnet netip.Prefix, ranges []string) (netip.Addr, bool) {
+	for _, r := range ranges {
+		if p, err := netip.ParsePrefix(r); err == nil && subnet.Contains(p.Addr()) {
+			return VIP(p), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // checkItems runs check and asserts its exit code (unless code is -1) and
