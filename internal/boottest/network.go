@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -207,12 +208,24 @@ func (a *Appliance) dhcp(roles map[string]netip.Prefix) {
 	cmd := exec.Command("nsenter", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// Killed with the test binary; the signal comes when the thread that
+	// started it ends, so that thread stays locked for dnsmasq's life (as
+	// Boot's for nspawn).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	started, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer close(exited)
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		a.t.Fatalf("boottest: start dnsmasq: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	// Registered after the appliance's removal, so it runs before it.
 	a.t.Cleanup(func() {
 		cmd.Process.Kill()
