@@ -401,10 +401,7 @@ func dhcpBoot(a *Appliance, cfg appliance.Config, ranges []string, role string, 
 	}
 	a.tables(cfg)
 	a.rules(wantRules(cfg, cfg.ServiceRanges))
-	// Not "network": a DHCP NIC's own traffic to the outside has no rule to
-	// its table (its subnet is not known when the rules are written), so
-	// it leaves through the management NIC and check says so.
-	a.checkItems(-1, ranges, "reply-path", "backends")
+	a.checkItems(-1, ranges, "network", "reply-path", "backends")
 	farClient(a, role, vip)
 	if a.Backend != nil {
 		backend(a, vip)

@@ -108,6 +108,13 @@ func Network(ws []*netconf.Written, k Kernel) Result {
 		if len(global) == 0 {
 			continue
 		}
+		if w.DHCP && w.Table != 0 {
+			// The lease's subnet is not known when the rules are written:
+			// the network's table carries the VIPs' replies and the lease's
+			// routes, but the NIC's own address follows the main table.
+			r.Details = append(r.Details, fmt.Sprintf("%s: %s from DHCP; its routes are in table %d (traffic from the lease itself follows the main table)", w.Name, prefixList(global), w.Table))
+			continue
+		}
 		gw := w.Gateway
 		if !gw.IsValid() {
 			gw = w.TableGW
