@@ -142,6 +142,20 @@ func TestEarlyWritesTheNetworkOnly(t *testing.T) {
 	if strings.Contains(r.stdout, "no NIC is named") || strings.Contains(r.stdout, "ranges:") {
 		t.Errorf("the early run checked NICs or ranges:\n%s", r.stdout)
 	}
+
+	// A refused part is left as it was, and the verdict is the later
+	// run's: the early half still exits 0.
+	r = b.run(e2etest.Base2NIC().With("network.hostname", "bad_name!", "network.management_gateway", "10.10.0.254"), "--early")
+	b.want(r, 0)
+	if got := b.rootFile("etc/hostname"); got != "lb-01.example.internal\n" {
+		t.Errorf("a refused host name changed the file: %q", got)
+	}
+	if m := b.rootFile("etc/systemd/network/10-anyip-management.network"); !strings.Contains(m, "Gateway=10.10.0.254\n") {
+		t.Errorf("the early run did not apply the management NIC:\n%s", m)
+	}
+	if !strings.Contains(r.stdout, "hostname: refused") {
+		t.Errorf("the early run does not say the host name was refused:\n%s", r.stdout)
+	}
 }
 
 // Under the test suites a run without --root would write this machine's

@@ -185,7 +185,14 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 		}
 		r.Parts = append(r.Parts, a)
 	}
-	return r, r.settle()
+	code := r.settle()
+	if o.Early && code == cli.ExitInvalid {
+		// The early half applies what it can and leaves the verdict on
+		// the configuration to the run after it, which checks everything
+		// and reports every finding: one failed unit for one mistake.
+		code = cli.ExitOK
+	}
+	return r, code
 }
 
 // settle sets the run's result from its parts' and returns the exit code.
