@@ -26,14 +26,14 @@ func TestEchoedValuesAreBounded(t *testing.T) {
 	tool := newRpctool(t, writeTemp(t, "ovf-env.xml", env))
 	r := b.firstboot(tool.dir)
 	b.want(r, 1)
-	lines := strings.Split(r.all(), "\n")
+	lines := strings.Split(r.All(), "\n")
 	for _, l := range lines {
 		if len(l) > 2*finding.MaxMessage {
 			t.Fatalf("a line of %d bytes: %.200s...", len(l), l)
 		}
 	}
 	listed := 0
-	for _, l := range strings.Split(r.stdout, "\n") {
+	for _, l := range strings.Split(r.Stdout, "\n") {
 		if strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "warning: ") {
 			listed++
 		}
@@ -41,8 +41,8 @@ func TestEchoedValuesAreBounded(t *testing.T) {
 	if listed != finding.MaxListed {
 		t.Errorf("%d findings listed, want %d", listed, finding.MaxListed)
 	}
-	if !strings.Contains(r.stdout, "more (") || !strings.Contains(r.stdout, `network.hostname = "hhhh`) {
-		t.Errorf("report:\n%.2000s", r.stdout)
+	if !strings.Contains(r.Stdout, "more (") || !strings.Contains(r.Stdout, `network.hostname = "hhhh`) {
+		t.Errorf("report:\n%.2000s", r.Stdout)
 	}
 
 	st := tool.status()
@@ -59,13 +59,13 @@ func TestEchoedValuesAreBounded(t *testing.T) {
 		Findings        []finding.Finding `json:"findings"`
 		FindingsOmitted int               `json:"findings_omitted"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Findings) != maxJSONFindings || rep.FindingsOmitted < 500 {
 		t.Errorf("JSON: %d findings, %d omitted", len(rep.Findings), rep.FindingsOmitted)
 	}
-	if len(r.stdout) > 1<<20 {
-		t.Errorf("JSON report of %d bytes", len(r.stdout))
+	if len(r.Stdout) > 1<<20 {
+		t.Errorf("JSON report of %d bytes", len(r.Stdout))
 	}
 }

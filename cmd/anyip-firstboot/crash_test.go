@@ -51,7 +51,7 @@ func TestKilledFirstBootIsRepairedByTheNextRun(t *testing.T) {
 	b.want(b.exec(args(envB)...), 0)
 	full := time.Since(start)
 	wantB := sorted(setB)
-	wantRoutes(t, b.routes(), wantB...)
+	e2etest.WantRoutes(t, b.routes(), wantB...)
 	cfgB := b.readCfg()
 
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -24,7 +24,6 @@ import (
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/e2etest"
-	"github.com/anyip/anyip/internal/netnstest"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
@@ -126,11 +125,10 @@ func (b *box) firstbootStdin(path string, stdin io.Reader, args ...string) resul
 	}
 	cmd.Env = append(cmd.Env, "PATH="+path)
 	cmd.Stdin = stdin
-	code, stdout, stderr := netnstest.Exec(b.t, cmd)
-	r := result{code, stdout, stderr}
+	r := e2etest.Exec(b.t, cmd)
 	// On a VMware VM the backdoor comes first and reaches the real
 	// hypervisor, which the fake program cannot stand in for.
-	if strings.Contains(r.stderr, "source=backdoor") || strings.Contains(r.stderr, "via=backdoor") {
+	if strings.Contains(r.Stderr, "source=backdoor") || strings.Contains(r.Stderr, "via=backdoor") {
 		b.t.Skip("this machine is a VMware VM: its own guestinfo answered through the backdoor before the fake vmware-rpctool")
 	}
 	return r
@@ -256,7 +254,7 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 func (b *box) checkApplied(r result, tool *rpctool, want []string) {
 	b.t.Helper()
 	b.want(r, 0)
-	wantRoutes(b.t, b.routes(), want...)
+	e2etest.WantRoutes(b.t, b.routes(), want...)
 	cfg := b.readCfg()
 	for _, rt := range want {
 		if !strings.Contains(cfg, "\n"+rt+"\n") {
@@ -266,8 +264,8 @@ func (b *box) checkApplied(r result, tool *rpctool, want []string) {
 	if got, w := tool.status(), "ok: "+cli.Plural(len(want), "range")+" in place"; got != w {
 		b.t.Errorf("published status %q, want %q", got, w)
 	}
-	if !strings.Contains(r.stderr, "via=vmware-rpctool") {
-		b.t.Errorf("the log does not say the status went through vmware-rpctool:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "via=vmware-rpctool") {
+		b.t.Errorf("the log does not say the status went through vmware-rpctool:\n%s", r.Stderr)
 	}
 }
 
@@ -294,8 +292,8 @@ func TestGuestinfoDeployExamples(t *testing.T) {
 
 			r := b.firstboot(tool.dir)
 			b.checkApplied(r, tool, wantedRanges(t, env))
-			if !strings.Contains(r.stderr, "source=vmware-rpctool") {
-				t.Errorf("the log does not name the source vmware-rpctool:\n%s", r.stderr)
+			if !strings.Contains(r.Stderr, "source=vmware-rpctool") {
+				t.Errorf("the log does not name the source vmware-rpctool:\n%s", r.Stderr)
 			}
 			calls := records(t, tool.calls)
 			if len(calls) == 0 || calls[0] != "info-get "+ovfenv.OVFEnvKey {
@@ -306,13 +304,13 @@ func TestGuestinfoDeployExamples(t *testing.T) {
 			// says so in guestinfo too.
 			r2 := b.firstboot(tool.dir)
 			b.want(r2, 0)
-			if !strings.Contains(r2.stdout, "nothing to do") {
-				t.Errorf("second run:\n%s", r2.stdout)
+			if !strings.Contains(r2.Stdout, "nothing to do") {
+				t.Errorf("second run:\n%s", r2.Stdout)
 			}
 			if s := tool.statuses(); len(s) != 2 || s[1] != s[0] {
 				t.Errorf("statuses %q, want the same ok twice", s)
 			}
-			sec.check(t, []string{r.stdout, r.stderr, r2.stdout, r2.stderr}, b.dir, filepath.Dir(tool.sets))
+			sec.check(t, []string{r.Stdout, r.Stderr, r2.Stdout, r2.Stderr}, b.dir, filepath.Dir(tool.sets))
 		})
 	}
 }
@@ -359,13 +357,13 @@ func TestISODeployExamples(t *testing.T) {
 
 				r := b.firstboot(tool.dir, "--ovf-env", iso)
 				b.checkApplied(r, tool, wantedRanges(t, env))
-				if !strings.Contains(r.stderr, "source="+iso) {
-					t.Errorf("the log does not name the image as the source:\n%s", r.stderr)
+				if !strings.Contains(r.Stderr, "source="+iso) {
+					t.Errorf("the log does not name the image as the source:\n%s", r.Stderr)
 				}
 				if calls := records(t, tool.calls); slices.Contains(calls, "info-get "+ovfenv.OVFEnvKey) {
 					t.Errorf("asked guestinfo although --ovf-env was given: %q", calls)
 				}
-				sec.check(t, []string{r.stdout, r.stderr}, b.dir, filepath.Dir(tool.sets))
+				sec.check(t, []string{r.Stdout, r.Stderr}, b.dir, filepath.Dir(tool.sets))
 			})
 		}
 	}
@@ -416,8 +414,8 @@ func TestGuestinfoInvalidEnvironment(t *testing.T) {
 			if _, err := os.Stat(b.state); err == nil {
 				t.Error("invalid run wrote state")
 			}
-			wantRoutes(t, b.routes())
-			sec.check(t, []string{r.stdout, r.stderr}, b.dir, filepath.Dir(tool.sets))
+			e2etest.WantRoutes(t, b.routes())
+			sec.check(t, []string{r.Stdout, r.Stderr}, b.dir, filepath.Dir(tool.sets))
 		})
 	}
 }
@@ -428,19 +426,19 @@ func TestNoSourceWorks(t *testing.T) {
 	b := newBox(t)
 	r := b.firstboot(t.TempDir()) // an empty PATH directory
 	b.want(r, 3)
-	out := r.all()
+	out := r.All()
 	for _, w := range []string{"no OVF environment found", "backdoor:", "vmware-rpctool: not found in PATH", "vmtoolsd: not found in PATH", "iso:"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
-	if !strings.Contains(r.stderr, "could not publish") {
-		t.Errorf("the failed publication is not logged:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "could not publish") {
+		t.Errorf("the failed publication is not logged:\n%s", r.Stderr)
 	}
 	if b.readCfg() != "" {
 		t.Error("cfg written")
 	}
-	wantRoutes(t, b.routes())
+	e2etest.WantRoutes(t, b.routes())
 }
 
 // A VM deployed without vApp options: vmware-rpctool works but has no
@@ -456,8 +454,8 @@ func TestGuestinfoWithoutEnvironment(t *testing.T) {
 			t.Errorf("published status lacks %q:\n%s", w, st)
 		}
 	}
-	if !strings.Contains(r.stdout, "No value found") {
-		t.Errorf("output does not say why:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "No value found") {
+		t.Errorf("output does not say why:\n%s", r.Stdout)
 	}
-	wantRoutes(t, b.routes())
+	e2etest.WantRoutes(t, b.routes())
 }

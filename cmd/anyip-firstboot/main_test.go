@@ -53,12 +53,7 @@ func (b *box) roleNICs(roles ...string) {
 	}
 }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func (r result) all() string { return r.stdout + r.stderr }
+type result = e2etest.Result
 
 // run runs anyip-firstboot in the box with the environment and extra flags.
 func (b *box) run(p e2etest.Props, extra ...string) result {
@@ -70,9 +65,7 @@ func (b *box) run(p e2etest.Props, extra ...string) result {
 
 func (b *box) exec(args ...string) result {
 	b.t.Helper()
-	cmd := b.ns.Command(e2etest.Binary(b.t, "anyip-firstboot"), args...)
-	code, stdout, stderr := netnstest.Exec(b.t, cmd)
-	return result{code, stdout, stderr}
+	return e2etest.Exec(b.t, b.ns.Command(e2etest.Binary(b.t, "anyip-firstboot"), args...))
 }
 
 // routes returns the table-local routes carrying our protocol, as
@@ -94,20 +87,7 @@ func (b *box) readCfg() string {
 	return string(data)
 }
 
-func (b *box) want(r result, code int) {
-	b.t.Helper()
-	if r.code != code {
-		b.t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-}
-
-func wantRoutes(t *testing.T, got []string, want ...string) {
-	t.Helper()
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("routes with proto 241 = %q, want %q", got, want)
-	}
-}
+func (b *box) want(r result, code int) { b.t.Helper(); e2etest.WantCode(b.t, r, code) }
 
 func TestGoodDeployments(t *testing.T) {
 	for _, c := range []struct {
@@ -127,7 +107,7 @@ func TestGoodDeployments(t *testing.T) {
 			b := newBox(t)
 			r := b.run(c.props)
 			b.want(r, 0)
-			wantRoutes(t, b.routes(), c.routes...)
+			e2etest.WantRoutes(t, b.routes(), c.routes...)
 			cfg := b.readCfg()
 			for _, rt := range c.routes {
 				if !strings.Contains(cfg, "\n"+rt+"\n") {
@@ -181,17 +161,17 @@ func TestInvalidConfigurations(t *testing.T) {
 			r := b.run(c.props)
 			b.want(r, 1)
 			for _, w := range c.want {
-				if !strings.Contains(r.stdout, w) {
-					t.Errorf("output lacks %q:\n%s", w, r.stdout)
+				if !strings.Contains(r.Stdout, w) {
+					t.Errorf("output lacks %q:\n%s", w, r.Stdout)
 				}
 			}
-			if !strings.Contains(r.stdout, "nothing was changed") {
-				t.Errorf("output does not say nothing was changed:\n%s", r.stdout)
+			if !strings.Contains(r.Stdout, "nothing was changed") {
+				t.Errorf("output does not say nothing was changed:\n%s", r.Stdout)
 			}
 			if cfg := b.readCfg(); cfg != "" {
 				t.Errorf("invalid run wrote the cfg:\n%s", cfg)
 			}
-			wantRoutes(t, b.routes())
+			e2etest.WantRoutes(t, b.routes())
 		})
 	}
 }
@@ -202,8 +182,8 @@ func TestMalformedEnvironment(t *testing.T) {
 	os.WriteFile(env, []byte(`<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1"><PropertySection>`), 0o600)
 	r := b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root)
 	b.want(r, 1)
-	if !strings.Contains(r.stdout, "malformed") {
-		t.Errorf("output does not call the environment malformed:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "malformed") {
+		t.Errorf("output does not call the environment malformed:\n%s", r.Stdout)
 	}
 	if b.readCfg() != "" {
 		t.Error("cfg written")
@@ -219,11 +199,11 @@ func TestObservedAddressInRange(t *testing.T) {
 	r := b.run(e2etest.Base2NIC())
 	b.want(r, 1)
 	for _, w := range []string{"10.20.0.150", "eth1"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("output lacks %q:\n%s", w, r.stdout)
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.Stdout)
 		}
 	}
-	wantRoutes(t, b.routes())
+	e2etest.WantRoutes(t, b.routes())
 }
 
 func TestObservedGatewayAndResolver(t *testing.T) {
@@ -236,8 +216,8 @@ func TestObservedGatewayAndResolver(t *testing.T) {
 	r := b.run(e2etest.Base2NIC().With("loadbalance.service_ip_range", "10.50.0.0/28, 10.60.0.48/28"))
 	b.want(r, 1)
 	for _, w := range []string{"10.50.0.1", "default gateway", "10.60.0.53", b.resolvConf} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("output lacks %q:\n%s", w, r.stdout)
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.Stdout)
 		}
 	}
 }
@@ -251,21 +231,21 @@ func TestSecondRunIsANoOp(t *testing.T) {
 
 	r := b.run(p)
 	b.want(r, 0)
-	if !strings.Contains(r.stdout, "nothing to do") {
-		t.Errorf("second run did not report a no-op:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "nothing to do") {
+		t.Errorf("second run did not report a no-op:\n%s", r.Stdout)
 	}
 	st2, _ := os.Stat(b.cfg)
 	if b.readCfg() != cfg1 || !st2.ModTime().Equal(st1.ModTime()) {
 		t.Error("second run rewrote the cfg")
 	}
-	wantRoutes(t, b.routes(), routes1...)
+	e2etest.WantRoutes(t, b.routes(), routes1...)
 
 	// --force re-applies: same bytes, routes unchanged.
 	b.want(b.run(p, "--force"), 0)
 	if b.readCfg() != cfg1 {
 		t.Error("--force changed the cfg bytes")
 	}
-	wantRoutes(t, b.routes(), routes1...)
+	e2etest.WantRoutes(t, b.routes(), routes1...)
 }
 
 // A run that changes nothing still clears away what killed runs left in
@@ -291,8 +271,8 @@ func TestUnchangedRunSweepsStaleTempFiles(t *testing.T) {
 	}
 	r := b.run(p)
 	b.want(r, 0)
-	if !strings.Contains(r.stdout, "nothing to do") {
-		t.Fatalf("second run was not a no-op:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "nothing to do") {
+		t.Fatalf("second run was not a no-op:\n%s", r.Stdout)
 	}
 	for _, f := range stale {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
@@ -327,11 +307,11 @@ func TestPropertiesGainARangeWithHandEdit(t *testing.T) {
 			t.Errorf("cfg lacks %q:\n%s", l, cfg)
 		}
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/26", "10.20.0.64/28", "10.20.0.96/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/26", "10.20.0.64/28", "10.20.0.96/28")
 
 	// vCenter drops a range: its route goes, the hand line's stays.
 	b.want(b.run(p.With("loadbalance.service_ip_range", "10.20.0.64/28")), 0)
-	wantRoutes(t, b.routes(), "10.20.0.64/28", "10.20.0.96/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.64/28", "10.20.0.96/28")
 }
 
 // An invalid run after a valid one leaves the file, its mode, the state
@@ -358,7 +338,7 @@ func TestInvalidRunAfterValidChangesNothing(t *testing.T) {
 		if s, _ := os.ReadFile(filepath.Join(b.state, "firstboot.yaml")); !bytes.Equal(s, state) {
 			t.Error("invalid run changed the state record")
 		}
-		wantRoutes(t, b.routes(), routes...)
+		e2etest.WantRoutes(t, b.routes(), routes...)
 	}
 }
 
@@ -378,8 +358,8 @@ func TestNearMissRangeKeyChangesNothing(t *testing.T) {
 		r := b.run(bad)
 		b.want(r, 1)
 		for _, w := range []string{fmt.Sprintf("%q", spelt), fmt.Sprintf("%q", key), "nothing was changed"} {
-			if !strings.Contains(r.stdout, w) {
-				t.Errorf("output lacks %s:\n%s", w, r.stdout)
+			if !strings.Contains(r.Stdout, w) {
+				t.Errorf("output lacks %s:\n%s", w, r.Stdout)
 			}
 		}
 		if b.readCfg() != cfg {
@@ -388,7 +368,7 @@ func TestNearMissRangeKeyChangesNothing(t *testing.T) {
 		if s, _ := os.ReadFile(filepath.Join(b.state, "firstboot.yaml")); !bytes.Equal(s, state) {
 			t.Error("the run changed the state record")
 		}
-		wantRoutes(t, b.routes(), routes...)
+		e2etest.WantRoutes(t, b.routes(), routes...)
 	}
 }
 
@@ -407,13 +387,13 @@ func TestBadHandLine(t *testing.T) {
 	r := b.run(p.With("loadbalance.service_ip_range", "10.20.0.128/26, 10.20.0.64/28"))
 	b.want(r, 1)
 	want := b.cfg + ":" + strconv.Itoa(line)
-	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "10.20.0.96/28 # web") {
-		t.Errorf("output does not name %s and its text:\n%s", want, r.stdout)
+	if !strings.Contains(r.Stdout, want) || !strings.Contains(r.Stdout, "10.20.0.96/28 # web") {
+		t.Errorf("output does not name %s and its text:\n%s", want, r.Stdout)
 	}
 	if b.readCfg() != cfg {
 		t.Error("cfg changed")
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/26")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/26")
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
@@ -421,8 +401,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 	r := b.run(e2etest.Base3NIC(), "--dry-run")
 	b.want(r, 0)
 	for _, w := range []string{"+ 10.30.0.128/26", "+ 10.30.0.192/27", "dry run"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("plan lacks %q:\n%s", w, r.stdout)
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("plan lacks %q:\n%s", w, r.Stdout)
 		}
 	}
 	if b.readCfg() != "" {
@@ -431,7 +411,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if _, err := os.Stat(b.state); err == nil {
 		t.Error("dry run wrote state")
 	}
-	wantRoutes(t, b.routes())
+	e2etest.WantRoutes(t, b.routes())
 }
 
 func TestJSONOutput(t *testing.T) {
@@ -444,8 +424,8 @@ func TestJSONOutput(t *testing.T) {
 			Severity, Where, Value, Message, Hint string
 		} `json:"findings"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.Stdout)
 	}
 	if rep.Result != "invalid" {
 		t.Errorf("result %q", rep.Result)
@@ -464,8 +444,8 @@ func TestJSONOutput(t *testing.T) {
 func TestUsage(t *testing.T) {
 	b := newBox(t)
 	for _, args := range [][]string{{"--bogus"}, {"--output", "yaml"}, {"extra"}} {
-		if r := b.exec(args...); r.code != 2 {
-			t.Errorf("%v: exit %d, want 2\n%s", args, r.code, r.all())
+		if r := b.exec(args...); r.Code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s", args, r.Code, r.All())
 		}
 	}
 	r := b.exec("--ovf-env", filepath.Join(b.dir, "missing.xml"), "--config", b.cfg, "--state-dir", b.state, "--root", b.root)
@@ -483,17 +463,16 @@ func TestRangeLimitFromEnvironment(t *testing.T) {
 		args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false"}, extra...)
 		cmd := b.ns.Command(e2etest.Binary(t, "anyip-firstboot"), args...)
 		cmd.Env = append(os.Environ(), vars...)
-		code, stdout, stderr := netnstest.Exec(t, cmd)
-		return result{code, stdout, stderr}
+		return e2etest.Exec(t, cmd)
 	}
 	r := runEnv(nil)
 	b.want(r, 1)
-	if !strings.Contains(r.stdout, "largest allowed: /16") {
-		t.Errorf("a /15 was not refused for its size:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "largest allowed: /16") {
+		t.Errorf("a /15 was not refused for its size:\n%s", r.Stdout)
 	}
 	b.want(runEnv([]string{"ANYIP_MAX_RANGE=15"}, "--dry-run"), 0)
 	b.want(runEnv([]string{"ANYIP_MAX_RANGE=15"}, "--max-range", "16"), 1) // the flag wins
 	b.want(runEnv([]string{"ANYIP_MAX_RANGE=wide"}), 2)
 	b.want(runEnv([]string{"ANYIP_MAX_RANGE=/15"}), 0)
-	wantRoutes(t, b.routes(), "10.22.0.0/15")
+	e2etest.WantRoutes(t, b.routes(), "10.22.0.0/15")
 }

@@ -57,16 +57,16 @@ func TestNetworkFromTheWizard(t *testing.T) {
 		t.Errorf("resolv.conf:\n%s", got)
 	}
 	for _, w := range []string{"hostname: applied", "nic frontend: applied", "ranges: applied"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("report lacks %q:\n%s", w, r.stdout)
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("report lacks %q:\n%s", w, r.Stdout)
 		}
 	}
 
 	again := b.run(e2etest.Base3NIC())
 	b.want(again, 0)
 	for _, w := range []string{"hostname: unchanged", "resolver: unchanged", "nic management: unchanged", "nic frontend: unchanged", "ranges: unchanged"} {
-		if !strings.Contains(again.stdout, w) {
-			t.Errorf("second run's report lacks %q:\n%s", w, again.stdout)
+		if !strings.Contains(again.Stdout, w) {
+			t.Errorf("second run's report lacks %q:\n%s", w, again.Stdout)
 		}
 	}
 
@@ -92,10 +92,10 @@ func TestBadHostnameRefusesOnlyTheHostname(t *testing.T) {
 	if got := b.rootFile("etc/hostname"); got != "lb-01.example.internal\n" {
 		t.Errorf("a refused host name changed the file: %q", got)
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/26", "10.20.0.64/27")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/26", "10.20.0.64/27")
 	for _, w := range []string{"network.hostname", "hostname: refused", "ranges: applied", "nothing was changed for hostname; the other parts were applied"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("report lacks %q:\n%s", w, r.stdout)
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("report lacks %q:\n%s", w, r.Stdout)
 		}
 	}
 }
@@ -117,11 +117,11 @@ func TestBadNICKeepsItsFile(t *testing.T) {
 		t.Errorf("the management NIC was not applied:\n%s", m)
 	}
 	for _, w := range []string{"nic workload: refused", "ranges: refused", "nic management: applied"} {
-		if !strings.Contains(r.stdout, w) {
-			t.Errorf("report lacks %q:\n%s", w, r.stdout)
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("report lacks %q:\n%s", w, r.Stdout)
 		}
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/26")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/26")
 }
 
 // Early in boot only the network is written: no routes, no ranges file, no
@@ -139,8 +139,8 @@ func TestEarlyWritesTheNetworkOnly(t *testing.T) {
 	if _, err := os.Stat(b.state); err == nil {
 		t.Error("the early run wrote a record")
 	}
-	if strings.Contains(r.stdout, "no NIC is named") || strings.Contains(r.stdout, "ranges:") {
-		t.Errorf("the early run checked NICs or ranges:\n%s", r.stdout)
+	if strings.Contains(r.Stdout, "no NIC is named") || strings.Contains(r.Stdout, "ranges:") {
+		t.Errorf("the early run checked NICs or ranges:\n%s", r.Stdout)
 	}
 
 	// A refused part is left as it was, and the verdict is the later
@@ -153,8 +153,8 @@ func TestEarlyWritesTheNetworkOnly(t *testing.T) {
 	if m := b.rootFile("etc/systemd/network/10-anyip-management.network"); !strings.Contains(m, "Gateway=10.10.0.254\n") {
 		t.Errorf("the early run did not apply the management NIC:\n%s", m)
 	}
-	if !strings.Contains(r.stdout, "hostname: refused") {
-		t.Errorf("the early run does not say the host name was refused:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "hostname: refused") {
+		t.Errorf("the early run does not say the host name was refused:\n%s", r.Stdout)
 	}
 }
 
@@ -165,8 +165,8 @@ func TestNoLiveRootUnderTests(t *testing.T) {
 	env := e2etest.Base2NIC().WriteEnv(t, t.TempDir())
 	r := b.exec("--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--publish=false")
 	b.want(r, 3)
-	if !strings.Contains(r.stdout+r.stderr, "refusing to write this machine's own network") {
-		t.Errorf("no reason given:\n%s%s", r.stdout, r.stderr)
+	if !strings.Contains(r.Stdout+r.Stderr, "refusing to write this machine's own network") {
+		t.Errorf("no reason given:\n%s%s", r.Stdout, r.Stderr)
 	}
 	if b.readCfg() != "" {
 		t.Error("the refused run wrote the ranges file")

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/e2etest"
-	"github.com/anyip/anyip/internal/netnstest"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
 
@@ -162,12 +161,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			r = b.firstboot(tool.dir, args...)
 		}
 		runs = append(runs, leakRun{name, r})
-		if r.code != wantCode {
-			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", name, r.code, wantCode, r.stdout, r.stderr)
+		if r.Code != wantCode {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", name, r.Code, wantCode, r.Stdout, r.Stderr)
 		}
 		for _, w := range want {
-			if !strings.Contains(r.stdout, w) {
-				t.Errorf("%s: stdout lacks %q:\n%s", name, w, r.stdout)
+			if !strings.Contains(r.Stdout, w) {
+				t.Errorf("%s: stdout lacks %q:\n%s", name, w, r.Stdout)
 			}
 		}
 		return r
@@ -185,8 +184,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// Success, from every source; each run changes the ranges, so each
 	// one really applies.
 	guestinfo(good)
-	if r := runWith("guestinfo", tool, nil, 0, []string{"10.30.0.128/26"}); !strings.Contains(r.stderr, "source=vmware-rpctool") {
-		t.Errorf("the environment did not come from guestinfo (vmware-rpctool):\n%s", r.stderr)
+	if r := runWith("guestinfo", tool, nil, 0, []string{"10.30.0.128/26"}); !strings.Contains(r.Stderr, "source=vmware-rpctool") {
+		t.Errorf("the environment did not come from guestinfo (vmware-rpctool):\n%s", r.Stderr)
 	}
 	runWith("guestinfo, unchanged second run", tool, nil, 0, []string{"nothing to do"})
 	runWith("guestinfo, --force", tool, nil, 0, nil, "--force")
@@ -238,11 +237,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	routesRun := func(name string, wantCodes []int, args ...string) result {
 		t.Helper()
 		cmd := b.ns.Command(e2etest.Binary(t, "anyip-routes"), append([]string{"--config", b.cfg, "--resolv-conf", b.resolvConf}, args...)...)
-		code, stdout, stderr := netnstest.Exec(t, cmd)
-		r := result{code, stdout, stderr}
+		r := e2etest.Exec(t, cmd)
 		runs = append(runs, leakRun{name, r})
-		if !slices.Contains(wantCodes, r.code) {
-			t.Errorf("%s: exit %d, want one of %v\n%s", name, r.code, wantCodes, r.all())
+		if !slices.Contains(wantCodes, r.Code) {
+			t.Errorf("%s: exit %d, want one of %v\n%s", name, r.Code, wantCodes, r.All())
 		}
 		return r
 	}
@@ -251,12 +249,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var rep struct {
 		Checks []struct{ Name, Status string }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Checks) == 0 {
-		t.Errorf("anyip-routes check --output json: not a report (%v):\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || len(rep.Checks) == 0 {
+		t.Errorf("anyip-routes check --output json: not a report (%v):\n%s", err, r.Stdout)
 	}
 	for _, c := range rep.Checks {
 		if c.Name == "config" && !strings.EqualFold(c.Status, "pass") {
-			t.Errorf("check of the cfg first boot wrote: config %s\n%s", c.Status, r.stdout)
+			t.Errorf("check of the cfg first boot wrote: config %s\n%s", c.Status, r.Stdout)
 		}
 	}
 
@@ -266,7 +264,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	type source struct{ name, text string }
 	var hay []source
 	for _, run := range runs {
-		hay = append(hay, source{run.name + ": stdout", run.r.stdout}, source{run.name + ": stderr", run.r.stderr})
+		hay = append(hay, source{run.name + ": stdout", run.r.Stdout}, source{run.name + ": stderr", run.r.Stderr})
 	}
 	files := 0
 	for _, dir := range []string{b.dir, filepath.Dir(tool.sets), filepath.Dir(noEnv.sets)} {

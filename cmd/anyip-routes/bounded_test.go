@@ -19,10 +19,10 @@ func TestUpOutputIsBounded(t *testing.T) {
 	b.writeCfg(lines...)
 	r := b.run("up")
 	b.want(r, 1)
-	if len(r.stdout)+len(r.stderr) > 256<<10 {
-		t.Errorf("%d bytes of output", len(r.stdout)+len(r.stderr))
+	if len(r.Stdout)+len(r.Stderr) > 256<<10 {
+		t.Errorf("%d bytes of output", len(r.Stdout)+len(r.Stderr))
 	}
-	if !strings.Contains(r.stdout, "... and 999901 more (999901 errors, 0 warnings)") {
-		t.Errorf("no count of the rest:\n%.3000s", r.stdout)
+	if !strings.Contains(r.Stdout, "... and 999901 more (999901 errors, 0 warnings)") {
+		t.Errorf("no count of the rest:\n%.3000s", r.Stdout)
 	}
 }

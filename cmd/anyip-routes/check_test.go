@@ -95,8 +95,8 @@ func (l *lab) checkJSON(code int, args ...string) reportJSON {
 	r := l.check(append(args, "--output", "json")...)
 	l.want(r, code)
 	var rep reportJSON
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		l.t.Fatalf("output is not JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		l.t.Fatalf("output is not JSON: %v\n%s", err, r.Stdout)
 	}
 	return rep
 }
@@ -271,7 +271,7 @@ func TestCheckAllPass(t *testing.T) {
 	r := l.check(args...)
 	l.want(r, 0)
 	var names []string
-	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(r.Stdout, "\n"), "\n")
 	for _, line := range lines {
 		m := textLine.FindStringSubmatch(line)
 		if m == nil {
@@ -285,7 +285,7 @@ func TestCheckAllPass(t *testing.T) {
 	}
 	want := []string{"config", "routes", "safety", "on-link", "haproxy", "control-plane", "service", "probe", "vip", "network", "reply-path", "backends"}
 	if !slices.Equal(names, want) {
-		t.Errorf("checks in the text output: %q, want %q\n%s", names, want, r.stdout)
+		t.Errorf("checks in the text output: %q, want %q\n%s", names, want, r.Stdout)
 	}
 	if last := lines[len(lines)-1]; last != "result: PASS (9 passed, 3 skipped)" {
 		t.Errorf("last line %q", last)
@@ -324,8 +324,8 @@ func TestCheckConfig(t *testing.T) {
 		"      " + l.cfg + `:3 = "10.20.0.70/26": has host bits set (did you mean 10.20.0.64/26?)` + "\n",
 		"      what to do: fix or delete the lines above",
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	// The good lines are still checked: their routes are in place.
@@ -418,8 +418,8 @@ frontend from-env
 		t.Errorf("addresses inside the range are named:\n%s", strings.Join(c.Details, "\n"))
 	}
 	r := l.check("--haproxy-config", refused)
-	if !strings.Contains(r.stdout, "FAIL  haproxy ") || !strings.Contains(r.stdout, "      frontend legacy ("+refused+":14): ") {
-		t.Errorf("text output:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "FAIL  haproxy ") || !strings.Contains(r.Stdout, "      frontend legacy ("+refused+":14): ") {
+		t.Errorf("text output:\n%s", r.Stdout)
 	}
 
 	// With non-local binds allowed HAProxy starts: the VIP outside the
@@ -627,7 +627,7 @@ func TestCheckUsage(t *testing.T) {
 	}
 	r := l.check("--config", other, "--output", "json")
 	l.want(r, 1)
-	if !strings.Contains(r.stdout, other+": 1 range") || !strings.Contains(r.stdout, "10.20.0.192/26 ("+other+":1): no local route") {
-		t.Errorf("--config after the verb is not used:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, other+": 1 range") || !strings.Contains(r.Stdout, "10.20.0.192/26 ("+other+":1): no local route") {
+		t.Errorf("--config after the verb is not used:\n%s", r.Stdout)
 	}
 }

@@ -153,8 +153,8 @@ func TestKilledUpIsRepairedByTheNextUp(t *testing.T) {
 
 		b.writeCfg(setB...)
 		r := b.run("up")
-		if r.code != 0 {
-			t.Fatalf("trial %d: up after the kill exited %d, want 0\nstdout (end):\n%s\nstderr:\n%s", i, r.code, tail(r.stdout, 2000), r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("trial %d: up after the kill exited %d, want 0\nstdout (end):\n%s\nstderr:\n%s", i, r.Code, tail(r.Stdout, 2000), r.Stderr)
 		}
 		b.wantTable(fmt.Sprintf("trial %d: after the repairing up", i), setB, foreign)
 	}

@@ -79,12 +79,7 @@ func (b *box) renameCfg(lines ...string) {
 	}
 }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func (r result) all() string { return r.stdout + r.stderr }
+type result = e2etest.Result
 
 // run runs anyip-routes in the box with the box's file and resolv.conf.
 func (b *box) run(args ...string) result {
@@ -96,16 +91,10 @@ func (b *box) runEnv(env []string, args ...string) result {
 	b.t.Helper()
 	cmd := b.ns.Command(e2etest.Binary(b.t, "anyip-routes"), args...)
 	cmd.Env = append(os.Environ(), env...)
-	code, stdout, stderr := netnstest.Exec(b.t, cmd)
-	return result{code, stdout, stderr}
+	return e2etest.Exec(b.t, cmd)
 }
 
-func (b *box) want(r result, code int) {
-	b.t.Helper()
-	if r.code != code {
-		b.t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-}
+func (b *box) want(r result, code int) { b.t.Helper(); e2etest.WantCode(b.t, r, code) }
 
 // ip runs iproute2 in the box.
 func (b *box) ip(args ...string) string {
@@ -144,15 +133,6 @@ func (b *box) foreign() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func wantRoutes(t *testing.T, got []string, want ...string) {
-	t.Helper()
-	want = slices.Clone(want)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("routes with proto 241 = %q, want %q", got, want)
-	}
 }
 
 // eventually polls cond until it holds, failing the test after a generous

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anyip/anyip/internal/e2etest"
 )
 
 // A file broken while the VM was down (or deleted) must not leave the VIPs
@@ -20,7 +22,7 @@ func TestWatchAppliesLastGoodVersionAfterReboot(t *testing.T) {
 	good, _ := os.ReadFile(b.cfg)
 
 	w := b.startWatch(env)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
 	if code := w.stop(); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
 	}
@@ -31,10 +33,10 @@ func TestWatchAppliesLastGoodVersionAfterReboot(t *testing.T) {
 
 	// "Reboot": the table is empty again, and the file got a typo.
 	b.want(b.run("down"), 0)
-	wantRoutes(t, b.routes())
+	e2etest.WantRoutes(t, b.routes())
 	b.writeCfg("10.20.0.128/28", "fd00:20::/112", "10.20.0.300/28")
 	w = b.startWatch(env)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
 	w.notify.status(t, "2 ranges in place from the last good version", b.cfg+":3", "10.20.0.300/28")
 	w.waitLog("applying the last good version")
 
@@ -55,7 +57,7 @@ func TestWatchAppliesLastGoodVersionAfterReboot(t *testing.T) {
 	b.want(b.run("down"), 0)
 	os.Remove(b.cfg)
 	w = b.startWatch(env)
-	wantRoutes(t, b.routes(), "10.20.0.144/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.144/28")
 	w.notify.status(t, "from the last good version", "does not exist")
 	w.stop()
 }
@@ -68,7 +70,7 @@ func TestWatchChecksTheLastGoodVersion(t *testing.T) {
 	env := "STATE_DIRECTORY=" + state
 	b.writeCfg("10.20.0.128/28")
 	w := b.startWatch(env)
-	wantRoutes(t, b.routes(), "10.20.0.128/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28")
 	w.stop()
 
 	b.want(b.run("down"), 0)
@@ -91,7 +93,7 @@ func TestWatchWithoutStateDirectoryKeepsNothing(t *testing.T) {
 	b := newBox(t)
 	b.writeCfg("10.20.0.128/28")
 	w := b.startWatch("STATE_DIRECTORY=")
-	wantRoutes(t, b.routes(), "10.20.0.128/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28")
 	w.stop()
 	ents, _ := os.ReadDir(b.dir)
 	for _, e := range ents {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/e2etest"
-	"github.com/anyip/anyip/internal/netnstest"
 	"github.com/anyip/anyip/internal/runlock"
 )
 
@@ -35,12 +34,11 @@ func TestUpAndDownWaitForTheRunLock(t *testing.T) {
 		cmd := b.ns.Command(e2etest.Binary(t, "anyip-routes"), "--config", b.cfg, "--resolv-conf", b.resolvConf, verb)
 		done := make(chan result, 1)
 		go func() {
-			code, stdout, stderr := netnstest.Exec(t, cmd)
-			done <- result{code, stdout, stderr}
+			done <- e2etest.Exec(t, cmd)
 		}()
 		select {
 		case r := <-done:
-			t.Fatalf("%s ran while another run held the lock: exit %d\n%s", verb, r.code, r.all())
+			t.Fatalf("%s ran while another run held the lock: exit %d\n%s", verb, r.Code, r.All())
 		case <-time.After(time.Second):
 		}
 		before := b.routes()
@@ -48,11 +46,11 @@ func TestUpAndDownWaitForTheRunLock(t *testing.T) {
 		r := <-done
 		b.want(r, 0)
 		if verb == "up" {
-			wantRoutes(t, before, "10.20.0.128/28")
-			wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
+			e2etest.WantRoutes(t, before, "10.20.0.128/28")
+			e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
 		} else {
-			wantRoutes(t, before, "10.20.0.128/28", "10.20.0.144/28")
-			wantRoutes(t, b.routes())
+			e2etest.WantRoutes(t, before, "10.20.0.128/28", "10.20.0.144/28")
+			e2etest.WantRoutes(t, b.routes())
 		}
 	}
 }
@@ -67,10 +65,10 @@ func TestWatchWaitsForTheRunLock(t *testing.T) {
 	l := b.holdLock()
 	b.appendCfg("10.20.0.144/28")
 	time.Sleep(time.Second) // the service's debounce is long over
-	wantRoutes(t, b.routes(), "10.20.0.128/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28")
 	l.Release()
 	w.notify.status(t, "2 ranges in place")
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
 }
 
 // A reconcile that waited for the lock while another run replaced the file
@@ -93,7 +91,7 @@ func TestWatchReadsTheFileChangedWhileItWaited(t *testing.T) {
 	l.Release()
 	w.notify.status(t, "1 range in place")
 	time.Sleep(time.Second) // let the file's own event come and go
-	wantRoutes(t, b.routes(), "10.20.0.144/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.144/28")
 	for _, l := range strings.Split(w.log.String(), "\n") {
 		if strings.Contains(l, `reason=start`) {
 			continue

@@ -21,10 +21,10 @@ func TestUpAppliesAndTwiceIsANoOp(t *testing.T) {
 	b.writeCfg("# VIP ranges", "10.20.0.128/28", "", "10.20.0.144/28", "fd00:20::1:0/112", "10.20.0.160/27")
 	r := b.run("up")
 	b.want(r, 0)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "10.20.0.160/27", "fd00:20::1:0/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "10.20.0.160/27", "fd00:20::1:0/112")
 	for _, p := range []string{"10.20.0.128/28", "10.20.0.144/28", "10.20.0.160/27", "fd00:20::1:0/112"} {
-		if !strings.Contains(r.stdout, "added "+p+"\n") {
-			t.Errorf("output does not say %s was added:\n%s", p, r.stdout)
+		if !strings.Contains(r.Stdout, "added "+p+"\n") {
+			t.Errorf("output does not say %s was added:\n%s", p, r.Stdout)
 		}
 	}
 	// The routes are AnyIP routes: type local, scope host, on lo.
@@ -35,8 +35,8 @@ func TestUpAppliesAndTwiceIsANoOp(t *testing.T) {
 
 	r = b.run("up")
 	b.want(r, 0)
-	if !strings.Contains(r.stdout, "nothing changed") || strings.Contains(r.stdout, "added") || strings.Contains(r.stdout, "removed") {
-		t.Errorf("second up did not report nothing changed:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "nothing changed") || strings.Contains(r.Stdout, "added") || strings.Contains(r.Stdout, "removed") {
+		t.Errorf("second up did not report nothing changed:\n%s", r.Stdout)
 	}
 	if after := b.table(); after != before {
 		t.Errorf("second up changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -46,9 +46,9 @@ func TestUpAppliesAndTwiceIsANoOp(t *testing.T) {
 	b.writeCfg("10.20.0.128/28", "fd00:20::1:0/112")
 	r = b.run("up")
 	b.want(r, 0)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::1:0/112")
-	if !strings.Contains(r.stdout, "removed 10.20.0.144/28\n") || !strings.Contains(r.stdout, "removed 10.20.0.160/27\n") {
-		t.Errorf("output does not list the removals:\n%s", r.stdout)
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::1:0/112")
+	if !strings.Contains(r.Stdout, "removed 10.20.0.144/28\n") || !strings.Contains(r.Stdout, "removed 10.20.0.160/27\n") {
+		t.Errorf("output does not list the removals:\n%s", r.Stdout)
 	}
 }
 
@@ -86,12 +86,12 @@ func TestUpBadFileChangesNothing(t *testing.T) {
 			r := b.run("up")
 			b.want(r, 1)
 			for _, w := range c.want {
-				if !strings.Contains(r.stdout, w) {
-					t.Errorf("output lacks %q:\n%s", w, r.stdout)
+				if !strings.Contains(r.Stdout, w) {
+					t.Errorf("output lacks %q:\n%s", w, r.Stdout)
 				}
 			}
-			if !strings.Contains(r.stdout, "nothing was changed") {
-				t.Errorf("output does not say nothing was changed:\n%s", r.stdout)
+			if !strings.Contains(r.Stdout, "nothing was changed") {
+				t.Errorf("output does not say nothing was changed:\n%s", r.Stdout)
 			}
 			if after := b.table(); after != before {
 				t.Errorf("a rejected file changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -106,8 +106,8 @@ func TestUpBadFileChangesNothing(t *testing.T) {
 		}
 		r := b.run("up")
 		b.want(r, 1)
-		if !strings.Contains(r.stdout, "does not exist") {
-			t.Errorf("output does not say the file is missing:\n%s", r.stdout)
+		if !strings.Contains(r.Stdout, "does not exist") {
+			t.Errorf("output does not say the file is missing:\n%s", r.Stdout)
 		}
 		if after := b.table(); after != before {
 			t.Errorf("a missing file changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -146,8 +146,8 @@ func TestUpSafetyNet(t *testing.T) {
 			r := b.run("up")
 			b.want(r, 1)
 			for _, w := range c.want {
-				if !strings.Contains(r.stdout, w) {
-					t.Errorf("output lacks %q:\n%s", w, r.stdout)
+				if !strings.Contains(r.Stdout, w) {
+					t.Errorf("output lacks %q:\n%s", w, r.Stdout)
 				}
 			}
 			if after := b.table(); after != before {
@@ -177,16 +177,16 @@ func TestForeignRoutesSurviveUpAndDown(t *testing.T) {
 
 	b.writeCfg("10.20.0.128/28", "fd00:20::/112")
 	b.want(b.run("up"), 0)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
 	if got := b.foreign(); !slices.Equal(got, foreign) {
 		t.Errorf("up changed foreign routes:\nbefore:\n%s\nafter:\n%s", strings.Join(foreign, "\n"), strings.Join(got, "\n"))
 	}
 
 	r := b.run("down")
 	b.want(r, 0)
-	wantRoutes(t, b.routes())
-	if !strings.Contains(r.stdout, "removed 10.20.0.128/28\n") || !strings.Contains(r.stdout, "removed fd00:20::/112\n") {
-		t.Errorf("down does not list what it removed:\n%s", r.stdout)
+	e2etest.WantRoutes(t, b.routes())
+	if !strings.Contains(r.Stdout, "removed 10.20.0.128/28\n") || !strings.Contains(r.Stdout, "removed fd00:20::/112\n") {
+		t.Errorf("down does not list what it removed:\n%s", r.Stdout)
 	}
 	if got := b.foreign(); !slices.Equal(got, foreign) {
 		t.Errorf("down changed foreign routes:\nbefore:\n%s\nafter:\n%s", strings.Join(foreign, "\n"), strings.Join(got, "\n"))
@@ -197,8 +197,8 @@ func TestForeignRoutesSurviveUpAndDown(t *testing.T) {
 
 	r = b.run("down")
 	b.want(r, 0)
-	if !strings.Contains(r.stdout, "nothing to remove") {
-		t.Errorf("second down: %s", r.stdout)
+	if !strings.Contains(r.Stdout, "nothing to remove") {
+		t.Errorf("second down: %s", r.Stdout)
 	}
 }
 
@@ -214,9 +214,9 @@ func TestUpReadsBareCRLineEnds(t *testing.T) {
 	}
 	r := b.run("up")
 	b.want(r, 0)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
-	if !strings.Contains(r.stdout, "added 10.20.0.144/28\n") || strings.Contains(r.stdout, "removed 10.") {
-		t.Errorf("up output:\n%s", r.stdout)
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
+	if !strings.Contains(r.Stdout, "added 10.20.0.144/28\n") || strings.Contains(r.Stdout, "removed 10.") {
+		t.Errorf("up output:\n%s", r.Stdout)
 	}
 	// A bad line is named by its number, counting bare CRs as line ends.
 	if err := os.WriteFile(b.cfg, []byte("10.20.0.128/28\rbogus\r"), 0o644); err != nil {
@@ -224,10 +224,10 @@ func TestUpReadsBareCRLineEnds(t *testing.T) {
 	}
 	r = b.run("up")
 	b.want(r, 1)
-	if !strings.Contains(r.all(), b.cfg+":2") {
-		t.Errorf("the bad line is not named as line 2:\n%s", r.all())
+	if !strings.Contains(r.All(), b.cfg+":2") {
+		t.Errorf("the bad line is not named as line 2:\n%s", r.All())
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
 }
 
 // A wanted range the old shell service left (proto boot) is adopted: one
@@ -238,10 +238,10 @@ func TestUpAdoptsTheOldServicesRoutes(t *testing.T) {
 	b.writeCfg("10.20.0.128/28", "10.20.0.144/28")
 	r := b.run("up")
 	b.want(r, 0)
-	if !strings.Contains(r.stdout, "adopted 10.20.0.128/28\n") {
-		t.Errorf("output does not say the route was adopted:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "adopted 10.20.0.128/28\n") {
+		t.Errorf("output does not say the route was adopted:\n%s", r.Stdout)
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
 	if n := strings.Count(b.ip("route", "show", "table", "local", "10.20.0.128/28"), "\n"); n != 1 {
 		t.Errorf("%d routes for the adopted range, want 1", n)
 	}
@@ -257,12 +257,12 @@ func TestConfigFileFromEnvironment(t *testing.T) {
 
 	r := b.runEnv([]string{"CONFIG_FILE=" + envCfg}, "--resolv-conf", b.resolvConf, "up")
 	b.want(r, 0)
-	wantRoutes(t, b.routes(), "10.21.0.0/28")
+	e2etest.WantRoutes(t, b.routes(), "10.21.0.0/28")
 
 	// The flag wins over the environment, and may follow the verb.
 	r = b.runEnv([]string{"CONFIG_FILE=" + envCfg}, "up", "--resolv-conf", b.resolvConf, "--config", b.cfg)
 	b.want(r, 0)
-	wantRoutes(t, b.routes(), "10.22.0.0/28")
+	e2etest.WantRoutes(t, b.routes(), "10.22.0.0/28")
 }
 
 func TestUsage(t *testing.T) {

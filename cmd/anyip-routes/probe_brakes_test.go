@@ -32,8 +32,8 @@ func TestCheckProbeBrakes(t *testing.T) {
 	for _, limit := range []string{"65537", "100000000"} {
 		r := l.check("--probe", "--probe-limit", limit)
 		l.want(r, 2)
-		if !strings.Contains(r.stderr, "--probe-limit takes 1-65536 addresses per range") {
-			t.Errorf("--probe-limit %s: %s", limit, r.stderr)
+		if !strings.Contains(r.Stderr, "--probe-limit takes 1-65536 addresses per range") {
+			t.Errorf("--probe-limit %s: %s", limit, r.Stderr)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func TestWatchStatusTellsWhatTheTableHolds(t *testing.T) {
 	if strings.Contains(st, "10.40.30.0/28") || strings.Contains(st, "fd00:40::/112") {
 		t.Errorf("STATUS names ranges that are in place: %q", st)
 	}
-	wantRoutes(t, b.routes(), "10.40.30.0/28", "10.40.30.16/28", "10.40.30.48/28", "fd00:40::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.40.30.0/28", "10.40.30.16/28", "10.40.30.48/28", "fd00:40::/112")
 
 	// Each SIGHUP retries, and fails the same way: no new line.
 	for range 3 {
@@ -42,7 +42,7 @@ func TestWatchStatusTellsWhatTheTableHolds(t *testing.T) {
 	if n := strings.Count(w.log.String(), "cannot bring the routes in line"); n != 1 {
 		t.Errorf("the failure was logged %d times, want once:\n%s", n, w.log.String())
 	}
-	wantRoutes(t, b.routes(), "10.40.30.0/28", "10.40.30.16/28", "10.40.30.32/28", "10.40.30.48/28", "fd00:40::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.40.30.0/28", "10.40.30.16/28", "10.40.30.32/28", "10.40.30.48/28", "fd00:40::/112")
 }
 
 // Without CAP_NET_ADMIN the service can read the table but change nothing:
@@ -79,5 +79,5 @@ func TestWatchStatusWithoutNetAdmin(t *testing.T) {
 	if strings.Contains(st, "STATUS=2 ranges in place") {
 		t.Errorf("STATUS claims the ranges: %q", st)
 	}
-	wantRoutes(t, b.routes())
+	e2etest.WantRoutes(t, b.routes())
 }

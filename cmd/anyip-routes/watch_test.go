@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
 )
 
@@ -27,7 +28,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 	b := newBox(t)
 	b.writeCfg("10.20.0.128/28", "fd00:20::/112")
 	w := b.startWatch()
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
 	w.notify.status(t, "2 ranges in place")
 
 	b.appendCfg("10.20.0.144/28")
@@ -49,7 +50,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 	b.writeCfg("10.20.0.128/28", "fd00:20::/112", "10.20.0.300/28", "10.20.0.192/28")
 	w.notify.status(t, "last error", b.cfg+":3", "10.20.0.300/28")
 	w.waitLog("level=ERROR", "where="+b.cfg+":3", "line=10.20.0.300/28", `problem="is not a CIDR"`)
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.176/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.176/28", "fd00:20::/112")
 	if !w.running() {
 		t.Fatal("the service stopped on a bad file")
 	}
@@ -60,7 +61,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 	}
 	b.writeCfg("10.20.0.128/28", "10.20.0.192/28")
 	w.notify.status(t, "last error", b.cfg+":2", "10.20.0.200", "a name server in use")
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.176/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.176/28", "fd00:20::/112")
 
 	// The next good version is applied, and STATUS clears.
 	b.renameCfg("10.20.0.128/28", "10.20.0.208/28")
@@ -72,7 +73,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 	if code := w.stop(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.208/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.208/28")
 }
 
 // Drift: a route of ours deleted, replaced or added by hand is put back in
@@ -84,7 +85,7 @@ func TestWatchPutsDriftBack(t *testing.T) {
 	b.ip("route", "add", "local", "10.70.0.16/28", "dev", "lo", "proto", "static")
 	b.writeCfg("10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
 	w := b.startWatch()
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
 
 	// Deleted by hand, together with a foreign route added by hand.
 	b.ip("route", "add", "local", "10.70.0.0/28", "dev", "lo") // proto boot, not in the file
@@ -130,13 +131,13 @@ func TestWatchKeepsRoutesWhenTheFileGoes(t *testing.T) {
 	b := newBox(t)
 	b.writeCfg("10.20.0.128/28", "fd00:20::/112")
 	w := b.startWatch()
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
 
 	if err := os.Remove(b.cfg); err != nil {
 		t.Fatal(err)
 	}
 	w.notify.status(t, "2 ranges in place from the last good version", "does not exist")
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "fd00:20::/112")
 
 	// A route deleted by hand meanwhile still comes back: the last good
 	// version is what the service keeps.
@@ -152,7 +153,7 @@ func TestWatchKeepsRoutesWhenTheFileGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.notify.status(t, "1 range in place from the last good version", "does not exist")
-	wantRoutes(t, b.routes(), "10.20.0.144/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.144/28")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestWatchBadFileAtStart(t *testing.T) {
 	b.writeCfg("10.20.0.128/28", "10.20.0.144/28 # VIPs")
 	w := b.startWatch()
 	w.notify.status(t, "no ranges applied yet", b.cfg+":2", "inline comment")
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28")
 
 	// Until a good version exists, drift is not the service's business.
 	b.ip("route", "del", "local", "10.20.0.128/28", "dev", "lo", "table", "local")
@@ -209,7 +210,7 @@ func TestWatchRestartNeverDropsRoutes(t *testing.T) {
 	want := []string{"10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112"}
 	b.writeCfg(want...)
 	w := b.startWatch()
-	wantRoutes(t, b.routes(), want...)
+	e2etest.WantRoutes(t, b.routes(), want...)
 
 	h := b.ns.Netlink(t)
 	var (
@@ -276,7 +277,7 @@ func TestWatchRestartNeverDropsRoutes(t *testing.T) {
 		t.Fatalf("routes went missing in %d of %d samples, first: %s", len(gaps), samples.Load(), gaps[0])
 	}
 	t.Logf("%d samples, no gap", samples.Load())
-	wantRoutes(t, b.routes(), want...)
+	e2etest.WantRoutes(t, b.routes(), want...)
 	if strings.Contains(w.log.String(), "range added") {
 		t.Errorf("a restarted service re-added routes that were there:\n%s", w.log.String())
 	}
@@ -299,7 +300,7 @@ func TestWatchNotifiesSystemd(t *testing.T) {
 	if !strings.Contains(ready, "STATUS=3 ranges in place from "+b.cfg) {
 		t.Errorf("READY=1 without the status: %q", ready)
 	}
-	wantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
+	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
 
 	// Watchdog pings keep coming (every 100 ms for WATCHDOG_USEC=200ms).
 	eventually(t, "three WATCHDOG=1", func() bool {

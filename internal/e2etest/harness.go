@@ -1,0 +1,45 @@
+package e2etest
+
+import (
+	"os/exec"
+	"slices"
+	"testing"
+
+	"github.com/anyip/anyip/internal/netnstest"
+)
+
+// Result is what a command a test ran did.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// All is the command's whole output.
+func (r Result) All() string { return r.Stdout + r.Stderr }
+
+// Exec runs cmd (built with netnstest's NS.Command) to its end.
+func Exec(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
+	code, stdout, stderr := netnstest.Exec(t, cmd)
+	return Result{code, stdout, stderr}
+}
+
+// WantCode fails the test unless r exited with code, showing its output.
+func WantCode(t testing.TB, r Result, code int) {
+	t.Helper()
+	if r.Code != code {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, code, r.Stdout, r.Stderr)
+	}
+}
+
+// WantRoutes fails the test unless got, our routes as netnstest's
+// LocalRoutes reads them (sorted), are exactly want, in any order. want is
+// not changed.
+func WantRoutes(t testing.TB, got []string, want ...string) {
+	t.Helper()
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes with proto 241 = %q, want %q", got, want)
+	}
+}
