@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go4.org/netipx"
 
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ipx"
@@ -246,9 +245,14 @@ func ParsePrefix(s string) (netip.Prefix, string, error) {
 	if strings.Contains(s, "%") {
 		return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
 	}
-	if from, to, rerr := ipx.ParseRange(s); rerr == nil {
-		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(netipx.IPRangeFrom(from, to).Prefixes()),
-			fmt.Errorf("is an address range, not a CIDR")
+	// "first-last" that is exactly one CIDR is that CIDR, as in the
+	// ranges file; any other range names the CIDRs to write.
+	if cover, ok := ipx.RangePrefix(s); ok {
+		if len(cover) == 1 {
+			return cover[0], "", nil
+		}
+		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(cover),
+			fmt.Errorf("is an address range that is not one CIDR")
 	}
 	if a, aerr := netip.ParseAddr(s); aerr == nil {
 		return netip.Prefix{}, fmt.Sprintf("for this one address write %s/%d", a, a.BitLen()),

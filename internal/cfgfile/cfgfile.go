@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/textfile"
 )
 
@@ -112,6 +113,15 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 	if i := strings.IndexByte(line, '#'); i > 0 {
 		return netip.Prefix{}, "move the comment to a line of its own starting with #",
 			fmt.Errorf("has an inline comment, which the file format does not allow")
+	}
+	// first-last, as the wizard and vSphere with Tanzu write ranges, is
+	// taken when it is exactly one CIDR.
+	if cover, ok := ipx.RangePrefix(line); ok {
+		if len(cover) == 1 {
+			return cover[0], "", nil
+		}
+		return netip.Prefix{}, "write " + ipx.FormatPrefixes(cover) + ", one a line",
+			fmt.Errorf("is an address range that is not one CIDR")
 	}
 	if strings.ContainsAny(line, " \t,;") {
 		return netip.Prefix{}, "put one CIDR on each line", fmt.Errorf("holds more than one value")

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"go4.org/netipx"
 )
 
 // Size returns the number of addresses in p, saturated at 2^63 so callers
@@ -40,6 +42,18 @@ func ParseRange(s string) (from, to netip.Addr, err error) {
 		return from, to, fmt.Errorf("%q ends before it starts", s)
 	}
 	return from, to, nil
+}
+
+// RangePrefix reads "first-last" (spaces allowed around the dash). ok is
+// false when s is not such a range; otherwise cover are the fewest
+// prefixes that hold exactly its addresses, in order: the range is one
+// prefix when len(cover) == 1.
+func RangePrefix(s string) (cover []netip.Prefix, ok bool) {
+	from, to, err := ParseRange(s)
+	if err != nil {
+		return nil, false
+	}
+	return netipx.IPRangeFrom(from, to).Prefixes(), true
 }
 
 // FormatPrefixes joins prefixes with ", " for messages.
