@@ -56,17 +56,19 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	}
 	output := cli.Format("text")
 	var controlPlane string
-	fl, usage := newFlags(name+" check", checkUsage, stderr)
+	fl := cli.NewFlags(name+" check", checkUsage)
+	usage := func(format string, a ...any) int { return fl.Usage(args, stdout, stderr, format, a...) }
 	o.register(fl)
-	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
-	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
+	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "the HAProxy configuration (`PATH`) whose bind lines to check (default: used when present; empty: none)")
+	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges: a `LIST` of CIDRs and first-last ranges, comma-separated")
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
-	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, fmt.Sprintf("--probe: addresses probed per range at most (up to %d; a run probes %d at most)", check.MaxProbeLimit, check.MaxProbeTotal))
-	fl.Var(&output, "output", "report format: text or json")
-	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "where first boot wrote the NICs' networkd files (empty: skip the network checks)")
+	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, fmt.Sprintf("--probe: probe at most `N` addresses of each range (up to %d; a run probes %d at most)", check.MaxProbeLimit, check.MaxProbeTotal))
+	fl.Var(&output, "output", "report `text|json`")
+	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "the `DIR` where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
-	if code, ok := parse(fl, args); !ok {
-		return code
+	fl.Hide("systemctl") // a test hook
+	if p := fl.Parse(args, stdout, stderr); p.Done {
+		return p.Code
 	}
 	if fl.NArg() > 0 {
 		return usage("unexpected argument %q", finding.Clip(fl.Arg(0)))

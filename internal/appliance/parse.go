@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/ovf"

@@ -160,6 +160,11 @@ func (r *Report) WriteText(w io.Writer) {
 var words = map[Status]string{Fail: "failed", Error: "could not run", Warn: "warned", Pass: "passed", Skip: "skipped"}
 
 // WriteJSON prints the report for machines.
-func (r *Report) WriteJSON(w io.Writer) error { return cli.WriteJSON(w, r) }
+func (r *Report) WriteJSON(w io.Writer) error {
+	return cli.WriteJSON(w, struct {
+		Schema int `json:"schema"`
+		*Report
+	}{cli.SchemaVersion, r})
+}
 
 // plural says "1 range", "2 ranges".

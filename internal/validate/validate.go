@@ -137,11 +137,11 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
 		if pa == pb {
 			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
-				"%s is listed twice (also in %s)", pb, a.Where))
+				"%s is listed twice (also in %s)", pb, a.Where).With(pa.String(), a.Where))
 			continue
 		}
 		fs.Add(finding.Errorf(b.Where, b.Prefix.String(), "keep one range for these addresses: merge them or make them disjoint",
-			"%s overlaps %s (%s)", pb, pa, a.Where))
+			"%s overlaps %s (%s)", pb, pa, a.Where).With(pa.String(), a.Where))
 	}
 
 	seenAddr := make(map[netip.Addr]bool, len(rules.Forbidden))
@@ -157,7 +157,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("move or shrink the range so it leaves out %s", pt.Addr),
 				"%s contains %s, %s (%s): the appliance would answer for it and cut it off the network",
-				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where))
+				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where).With(pt.Addr.String(), pt.Where))
 		}
 	}
 
@@ -166,7 +166,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			r := rs[i]
 			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("choose a range outside %s", n.Prefix),
-				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where))
+				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where).With(n.Prefix.String(), n.Where))
 		}
 	}
 

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/netnstest"
+)
+
+// A bad flag is one line naming it and pointing at --help, as iproute2
+// does; --help is the real usage (on stdout, exit 0); --version says
+// which build this is; with --output json a usage error is JSON too.
+func TestCommandLineHabits(t *testing.T) {
+	b := newBox(t)
+	r := b.exec("--bogus")
+	b.want(r, 2)
+	if r.stdout != "" || r.stderr != "anyip-firstboot: unknown flag -bogus (see anyip-firstboot --help)\n" {
+		t.Errorf("a bad flag printed\nstdout: %q\nstderr: %q", r.stdout, r.stderr)
+	}
+	r = b.exec("--output", "json", "extra")
+	b.want(r, 2)
+	if r.stdout != "{\n  \"schema\": 1,\n  \"result\": \"usage\",\n  \"error\": \"anyip-firstboot: unexpected argument \\\"extra\\\"\"\n}\n" || r.stderr != "" {
+		t.Errorf("a usage error with --output json printed\nstdout: %q\nstderr: %q", r.stdout, r.stderr)
+	}
+	r = b.exec("--help")
+	b.want(r, 0)
+	for _, want := range []string{"usage: anyip-firstboot [flags]", "Exit status: 0 done", "anyip-firstboot --dry-run ",
+		"\n  --output text|json    report text|json (default text)\n", "\n  --version             print the version and exit\n",
+		"($ANYIP_MAX_RANGE sets the default) (default 16)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// One default for each of the 8 flags that have one, never a second.
+	if n := strings.Count(r.stdout, "(default"); n != 8 || strings.Contains(r.stdout, "default from") {
+		t.Errorf("--help gives %d defaults, want 8:\n%s", n, r.stdout)
+	}
+	r = b.exec("--version")
+	b.want(r, 0)
+	if !strings.HasPrefix(r.stdout, "anyip-firstboot ") || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("--version printed %q", r.stdout)
+	}
+}
+
+// A bad $ANYIP_MAX_RANGE is named with its value and where it comes from,
+// and the flag it is the default of overrides it.
+func TestBadRangeLimitVariable(t *testing.T) {
+	b := newBox(t)
+	env := e2etest.Base2NIC().WriteEnv(t, t.TempDir())
+	runEnv := func(extra ...string) result {
+		args := append([]string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false", "--dry-run"}, extra...)
+		cmd := b.ns.Command(e2etest.Binary(t, "anyip-firstboot"), args...)
+		cmd.Env = append(os.Environ(), "ANYIP_MAX_RANGE=abc")
+		code, stdout, stderr := netnstest.Exec(t, cmd)
+		return result{code, stdout, stderr}
+	}
+	r := runEnv()
+	b.want(r, 2)
+	want := `anyip-firstboot: $ANYIP_MAX_RANGE is "abc" (in the environment; the units read it from /etc/default/anyip): set it to a prefix length from 1 to 32, or remove it for the default /16 (see anyip-firstboot --help)` + "\n"
+	if r.stderr != want {
+		t.Errorf("stderr %q\nwant   %q", r.stderr, want)
+	}
+	b.want(runEnv("--max-range", "16"), 0)
+}
+
+// The JSON report says its schema, the mode apart from the result, and the
+// same names for the same things as the text; a dry run that would change
+// nothing says so.
+func TestDryRunReport(t *testing.T) {
+	b := newBox(t)
+	type report struct {
+		Schema int    `json:"schema"`
+		Mode   string `json:"mode"`
+		Result string `json:"result"`
+		Routes struct {
+			Added   []string `json:"added"`
+			Kept    *int     `json:"kept"`
+			InPlace *int     `json:"in_place"`
+		} `json:"routes"`
+		ConfigChange struct {
+			Gained []string `json:"gained"`
+		} `json:"config_change"`
+		Parts []struct{ Part, Result string } `json:"parts"`
+	}
+	decode := func(r result) report {
+		t.Helper()
+		var rep report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, r.stdout)
+		}
+		return rep
+	}
+	p := e2etest.Base3NIC()
+	r := b.run(p, "--dry-run", "--output", "json", "--publish=false")
+	b.want(r, 0)
+	rep := decode(r)
+	if rep.Schema != 1 || rep.Mode != "dry-run" || rep.Result != "ok" || strings.Join(rep.Routes.Added, " ") != "10.30.0.128/26 10.30.0.192/27" ||
+		rep.Routes.Kept == nil || *rep.Routes.InPlace != 2 || len(rep.ConfigChange.Gained) != 2 {
+		t.Errorf("first dry run: %+v\n%s", rep, r.stdout)
+	}
+	b.want(b.run(p, "--publish=false"), 0)
+
+	r = b.run(p, "--dry-run", "--output", "json", "--publish=false")
+	b.want(r, 0)
+	rep = decode(r)
+	if rep.Mode != "dry-run" || rep.Result != "unchanged" || len(rep.Routes.Added) != 0 || *rep.Routes.Kept != 2 || *rep.Routes.InPlace != 2 {
+		t.Errorf("dry run after the run: %+v\n%s", rep, r.stdout)
+	}
+	for _, part := range rep.Parts {
+		if part.Result != "unchanged" {
+			t.Errorf("part %s would be %s after the same run", part.Part, part.Result)
+		}
+	}
+	r = b.run(p, "--dry-run", "--publish=false")
+	b.want(r, 0)
+	if !strings.HasSuffix(r.stdout, "\nanyip-firstboot: dry run: nothing would change; nothing was changed.\n") {
+		t.Errorf("text of a dry run that changes nothing:\n%s", r.stdout)
+	}
+	r = b.run(p, "--output", "json", "--publish=false")
+	b.want(r, 0)
+	if rep = decode(r); rep.Mode != "apply" || rep.Result != "unchanged" || *rep.Routes.InPlace != 2 {
+		t.Errorf("unchanged run: %+v", rep)
+	}
+}
