@@ -225,7 +225,7 @@ type RangeLimits struct {
 	Bits4, Bits6 int
 	// envErr names a variable that is not a prefix length; it is a usage
 	// error unless the flag it is the default of is given.
-	envErr [2]error
+	envErr  [2]error
 	flagSet [2]bool
 }
 
