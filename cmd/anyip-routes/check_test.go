@@ -611,8 +611,8 @@ func TestCheckUsage(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 			t.Errorf("anyip-routes %q: %v, want exit 2\n%s", args, err, out)
 		}
-		if !strings.Contains(string(out), "usage: anyip-routes") {
-			t.Errorf("anyip-routes %q printed no usage:\n%s", args, out)
+		if !strings.HasPrefix(string(out), "anyip-routes check: ") || !strings.HasSuffix(string(out), " (see anyip-routes check --help)\n") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("anyip-routes %q did not print one line pointing at --help:\n%s", args, out)
 		}
 	}
 	out, err := exec.Command(bin, "check", "-h").CombinedOutput()

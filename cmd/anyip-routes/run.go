@@ -58,7 +58,7 @@ func (o *options) registerWatch(fl *cli.Flags) {
 	fl.StringVar(&o.stateDir, "state-dir", o.stateDir, "keep the last good version of the file in `DIR`, and apply it at start when the file is bad ($STATE_DIRECTORY sets the default)")
 }
 
-const usageText = `usage: anyip-routes [flags] VERB [flags]
+const usageText = `usage: anyip-routes [flags] up|down|watch|check|help [flags]
 
 Keeps the AnyIP routes (local routes on lo in table local, proto anyip)
 in step with the ranges file, one CIDR (or first-last range) a line.
