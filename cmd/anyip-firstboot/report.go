@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,6 +99,12 @@ func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	via, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.StatusKey, statusLine(r))
+	if errors.Is(err, ovfenv.ErrNotVMware) {
+		// Expected off VMware (a test machine, another hypervisor): a
+		// note, not a warning at every boot.
+		log.Info("not a VMware VM: the outcome is not published", "key", ovfenv.StatusKey)
+		return
+	}
 	if err != nil {
 		log.Warn("could not publish the outcome to guestinfo", "key", ovfenv.StatusKey, "err", err)
 		return

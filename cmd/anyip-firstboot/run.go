@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fl.Var(&o.output, "output", "report `text|json`")
 	o.limits.Register(fl.FlagSet)
 	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
+	verbose := false
+	fl.BoolVar(&verbose, "v", false, "on a terminal, print the log (one structured line per step) on stderr too")
 	version := fl.Bool("version", false, "print the version and exit")
 	if p := fl.Parse(args, stdout, stderr); p.Done {
 		return p.Code
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fl.Usage(args, stdout, stderr, "%v", err)
 	}
 	o.MinBits4, o.MinBits6 = o.limits.Bits4, o.limits.Bits6
-	log := cli.Logger(stderr, "anyip-firstboot")
+	log := cli.ReportLogger(stderr, "anyip-firstboot", verbose)
 	r, code := firstboot.Run(ctx, o.Options, source(o.ovfEnv, stdin), log)
 	writeReport(stdout, o.output, r)
 	if o.publish && !o.DryRun && !o.Early {

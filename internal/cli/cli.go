@@ -56,6 +56,17 @@ func Logger(w io.Writer, name string) *slog.Logger {
 	return slog.New(h).With("cmd", name)
 }
 
+// ReportLogger is Logger for a command whose report on stdout already
+// says every fact in words (first boot): on a terminal the log would say
+// each one a second time, so it is left out unless verbose (-v) asks for
+// it or ANYIP_LOG_LEVEL is set. The journal and any pipe get it whole.
+func ReportLogger(w io.Writer, name string, verbose bool) *slog.Logger {
+	if f, ok := w.(*os.File); ok && isTerminal(f) && !verbose && os.Getenv("ANYIP_LOG_LEVEL") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return Logger(w, name)
+}
+
 // IsJournal reports whether w is the stream systemd connected to the
 // journal: a file whose device and inode are those JOURNAL_STREAM names
 // ("dev:ino", decimal). Comparing both, as systemd.exec(5) asks, keeps a

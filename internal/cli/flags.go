@@ -73,6 +73,9 @@ func (f *Flags) WriteUsage(w io.Writer) {
 		}
 		arg, usage := flag.UnquoteUsage(fl)
 		head := "  --" + fl.Name
+		if len(fl.Name) == 1 {
+			head = "  -" + fl.Name
+		}
 		if arg != "" {
 			head += " " + arg
 		}
