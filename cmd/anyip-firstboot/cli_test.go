@@ -119,6 +119,11 @@ func TestDryRunReport(t *testing.T) {
 	if !strings.HasSuffix(r.stdout, "\nanyip-firstboot: dry run: nothing would change; nothing was changed.\n") {
 		t.Errorf("text of a dry run that changes nothing:\n%s", r.stdout)
 	}
+	r = b.run(p.With("loadbalance.service_ip_range", "10.30.0.0/33"), "--dry-run", "--publish=false")
+	b.want(r, 1)
+	if !strings.HasSuffix(r.stdout, "; dry run: ranges would be refused; nothing was changed.\n") || strings.Contains(r.stdout, "were applied") {
+		t.Errorf("text of a refused dry run:\n%s", r.stdout)
+	}
 	r = b.run(p, "--output", "json", "--publish=false")
 	b.want(r, 0)
 	if rep = decode(r); rep.Mode != "apply" || rep.Result != "unchanged" || *rep.Routes.InPlace != 2 {

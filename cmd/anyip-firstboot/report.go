@@ -80,7 +80,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	case r.Mode == firstboot.ModeDryRun && r.Early:
 		fmt.Fprintln(w, "anyip-firstboot: dry run: the parts above would change; nothing was changed.")
 	case r.Mode == firstboot.ModeDryRun:
-		fmt.Fprintf(w, "anyip-firstboot: dry run: would be %s; %s in place; nothing was changed.\n", counts, cli.Plural(rt.InPlace(), "range"))
+		fmt.Fprintf(w, "anyip-firstboot: dry run: would be %s, leaving %s in place; nothing was changed.\n", counts, cli.Plural(rt.InPlace(), "range"))
 	case r.Early && r.Result == firstboot.ResultUnchanged:
 		fmt.Fprintln(w, "anyip-firstboot: nothing to do; the network is as the wizard says.")
 	case r.Early:
@@ -146,6 +146,12 @@ func statusLine(r *firstboot.Report) string {
 // refused parts while the others were applied.
 func refusedLine(r *firstboot.Report) string {
 	refused := r.Refused()
+	if r.Mode == firstboot.ModeDryRun {
+		if len(refused) == 0 || len(refused) == len(r.Parts) {
+			return "dry run: nothing was changed"
+		}
+		return "dry run: " + strings.Join(refused, ", ") + " would be refused; nothing was changed"
+	}
 	if len(refused) == 0 || len(refused) == len(r.Parts) {
 		return "nothing was changed"
 	}

@@ -347,7 +347,7 @@ func TestUpDryRun(t *testing.T) {
 	b.writeCfg("10.20.0.128/28", "10.20.0.160-10.20.0.191")
 	r := b.run("up", "--dry-run")
 	b.want(r, 0)
-	if want := "would be added 10.20.0.160/27\nwould be removed 10.20.0.144/28\ndry run: would be 1 added, 0 adopted, 1 removed, 1 kept; nothing was changed\n"; r.stdout != want {
+	if want := "would be added 10.20.0.160/27\nwould be removed 10.20.0.144/28\ndry run: would be 1 added, 0 adopted, 1 removed, 1 kept, leaving 2 ranges in place; nothing was changed\n"; r.stdout != want {
 		t.Errorf("dry run printed\n%s\nwant\n%s", r.stdout, want)
 	}
 	r = b.run("up", "--dry-run", "--output", "json")

@@ -343,7 +343,7 @@ func up(ctx context.Context, o options, m upMode, stdout, stderr io.Writer) int 
 		fmt.Fprintf(out, "dry run: nothing would change; %s in place\n", countRanges(rt.InPlace()))
 	case m.dryRun:
 		writeRouteLines(out, rt, "would be ")
-		fmt.Fprintf(out, "dry run: would be %s; nothing was changed\n", counts)
+		fmt.Fprintf(out, "dry run: would be %s, leaving %s in place; nothing was changed\n", counts, countRanges(rt.InPlace()))
 	case rt.Empty():
 		fmt.Fprintf(out, "nothing changed: %s in place\n", countRanges(rt.InPlace()))
 	default:

@@ -123,6 +123,13 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 		return netip.Prefix{}, "write " + ipx.FormatPrefixes(cover) + ", one a line",
 			fmt.Errorf("is an address range that is not one CIDR")
 	}
+	if joined := strings.Join(strings.Fields(line), ""); joined != line && strings.Contains(line, "/") && !strings.ContainsAny(line, ",;") {
+		if p, err := netip.ParsePrefix(joined); err == nil && p.Masked() == p && strings.Count(joined, "/") == 1 {
+			if a, _, _ := strings.Cut(line, "/"); strings.Count(strings.TrimSpace(a), " ") == 0 {
+				return netip.Prefix{}, fmt.Sprintf("did you mean %s?", p), fmt.Errorf("has a space next to the /")
+			}
+		}
+	}
 	if strings.ContainsAny(line, " \t,;") {
 		return netip.Prefix{}, "put one CIDR on each line", fmt.Errorf("holds more than one value")
 	}
@@ -132,6 +139,9 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 	} else {
 		p, err = netip.ParsePrefix(line)
 		if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			if s, ok := ipx.ShortIPv4(line); ok {
+				return netip.Prefix{}, fmt.Sprintf("did you mean %s?", s), fmt.Errorf("has an address of fewer than four numbers")
+			}
 			return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26", fmt.Errorf("is not a CIDR")
 		}
 	}

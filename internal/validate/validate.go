@@ -48,6 +48,10 @@ type Rules struct {
 	Forbidden []Point   // a range containing one is an error
 	Avoid     []Network // a range overlapping one is an error
 	Attached  []Network // subnets the appliance is on: warnings only
+	// AttachedUnknown says Attached may lack a subnet (a NIC's address
+	// did not parse): "outside every attached network" would then be a
+	// guess, so it is not said.
+	AttachedUnknown bool
 	// MinBits4 and MinBits6 bound how large a range may be: a /8 of VIPs
 	// is a typo, not a load balancer.
 	MinBits4, MinBits6 int
@@ -170,7 +174,9 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		}
 	}
 
-	attachedWarnings(&fs, rs, &ix, rules.Attached)
+	if !rules.AttachedUnknown {
+		attachedWarnings(&fs, rs, &ix, rules.Attached)
+	}
 	return fs.List()
 }
 
