@@ -46,6 +46,10 @@ type File struct {
 	// Begin and End are the 1-based lines of the block markers, 0 when
 	// the file has no block (a new file, or one from the old appliance).
 	Begin, End int
+	// Unparsed are the lines that do not parse but whose text still
+	// names a range (its first value, masked): what the operator meant,
+	// for check to say that an address is inside a broken line's range.
+	Unparsed []Entry
 	// data is what was parsed, for Rewrite.
 	data []byte
 }
@@ -89,6 +93,9 @@ func Parse(path string, data []byte) (*File, finding.List) {
 		p, hint, err := ParseLine(line)
 		if err != nil {
 			fs.Add(finding.Errorf(f.Where(n), line, hint, "%v", err))
+			if g, ok := meant(line); ok && len(f.Unparsed) < maxUnparsed {
+				f.Unparsed = append(f.Unparsed, Entry{Line: n, Text: line, Prefix: g})
+			}
 			continue
 		}
 		if first, dup := seen[p]; dup {
@@ -149,6 +156,32 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 		return netip.Prefix{}, fmt.Sprintf("did you mean %s?", m), fmt.Errorf("has host bits set")
 	}
 	return p, "", nil
+}
+
+// maxUnparsed bounds File.Unparsed, as findings are bounded.
+const maxUnparsed = 1000
+
+// meant is the range a line that does not parse most likely stands for:
+// its first value (before a space, comma, semicolon or #), masked, or the
+// whole line with its spaces taken out.
+func meant(line string) (netip.Prefix, bool) {
+	first := strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(" \t,;#", r) })
+	for _, c := range []string{strings.Join(strings.Fields(line), ""), firstOf(first)} {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Zone() == "" {
+			return p.Masked(), true
+		}
+		if a, err := netip.ParseAddr(c); err == nil && a.Zone() == "" {
+			return netip.PrefixFrom(a, a.BitLen()), true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func firstOf(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return ss[0]
 }
 
 // Prefixes returns the file's ranges, sorted, without duplicates.
