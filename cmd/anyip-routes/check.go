@@ -30,6 +30,9 @@ WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
   haproxy        every frontend's bind address is inside a range or held
   control-plane  the control plane's VIP ranges are inside the file's
   service        anyip-routes.service is enabled and running
+  firstboot      the last first boot (anyip-firstboot.service) succeeded
+  haproxy-unit   haproxy.service is enabled and running
+  journal        our units logged no errors since boot
   probe          (--probe) no other host on the link answers for a range
                  address (ARP, IPv6 neighbour solicitation); only ranges
                  that pass the safety check are probed, at most
@@ -66,7 +69,8 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	fl.Var(&output, "output", "report `text|json`")
 	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "the `DIR` where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
-	fl.Hide("systemctl") // a test hook
+	fl.StringVar(&co.Service.Journalctl, "journalctl", "journalctl", "the journalctl program to read our units' errors with")
+	fl.Hide("systemctl", "journalctl") // test hooks
 	if p := fl.Parse(args, stdout, stderr); p.Done {
 		return p.Code
 	}

@@ -29,6 +29,8 @@ type lab struct {
 	// systemctl stand-ins: the service enabled and active, failed, and no
 	// systemd to ask.
 	systemctlOK, systemctlFailed, systemctlAbsent string
+	// journalctl stand-ins: no errors since boot, and two.
+	journalQuiet, journalErrors string
 }
 
 const (
@@ -52,6 +54,8 @@ func newLab(t *testing.T) *lab {
 
 	l.systemctlOK = l.script("systemctl-ok", `case "$1" in is-enabled) echo enabled;; is-active) echo active;; *) exit 9;; esac`)
 	l.systemctlFailed = l.script("systemctl-failed", `case "$1" in is-enabled) echo disabled; exit 1;; is-active) echo failed; exit 3;; *) exit 9;; esac`)
+	l.journalQuiet = l.script("journalctl-quiet", `exit 0`)
+	l.journalErrors = l.script("journalctl-errors", `case "$*" in *"-p err"*) echo "error: loadbalance.service_ip_range = \"10.20.0.0/26\": 10.20.0.0/26 contains 10.20.0.1"; echo "run failed err=\"read table local: permission denied\"";; esac`)
 	l.systemctlAbsent = l.script("systemctl-absent", `echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; echo "Failed to connect to bus: Host is down" >&2; exit 1`)
 	return l
 }
@@ -73,7 +77,7 @@ func (l *lab) check(args ...string) result {
 	l.t.Helper()
 	// The network checks read first boot's networkd files: none here, so
 	// they skip, whatever this machine's /etc holds.
-	return l.run(append([]string{"check", "--systemctl", l.systemctlOK, "--haproxy-config=", "--network-dir", l.t.TempDir()}, args...)...)
+	return l.run(append([]string{"check", "--systemctl", l.systemctlOK, "--journalctl", l.journalQuiet, "--haproxy-config=", "--network-dir", l.t.TempDir()}, args...)...)
 }
 
 type checkJSON struct {
@@ -283,16 +287,16 @@ func TestCheckAllPass(t *testing.T) {
 			t.Errorf("not a pass: %s", line)
 		}
 	}
-	want := []string{"config", "routes", "safety", "on-link", "haproxy", "control-plane", "service", "probe", "vip", "network", "reply-path", "backends"}
+	want := []string{"config", "routes", "safety", "on-link", "haproxy", "control-plane", "service", "firstboot", "haproxy-unit", "journal", "probe", "vip", "network", "reply-path", "backends"}
 	if !slices.Equal(names, want) {
 		t.Errorf("checks in the text output: %q, want %q\n%s", names, want, r.stdout)
 	}
-	if last := lines[len(lines)-1]; last != "result: PASS (9 passed, 3 skipped)" {
+	if last := lines[len(lines)-1]; last != "result: PASS (12 passed, 3 skipped)" {
 		t.Errorf("last line %q", last)
 	}
 
 	rep := l.checkJSON(0, args...)
-	if rep.Result != "pass" || len(rep.Checks) != 12 {
+	if rep.Result != "pass" || len(rep.Checks) != 15 {
 		t.Fatalf("json: %+v", rep)
 	}
 	rep.wantCheck(t, "safety", "pass", "no range holds a gateway")
@@ -502,6 +506,29 @@ func TestCheckService(t *testing.T) {
 	rep.wantCheck(t, "service", "warn", "systemd is not reachable")
 	rep = l.checkJSON(0, "--systemctl", filepath.Join(l.dir, "no-systemctl"))
 	rep.wantCheck(t, "service", "warn", "cannot ask systemd")
+}
+
+// The last first boot, HAProxy's unit and our units' errors since boot
+// are items of their own, each with the hint written for it.
+func TestCheckUnitsAndJournal(t *testing.T) {
+	l := newLab(t)
+	rep := l.checkJSON(0)
+	rep.wantCheck(t, "firstboot", "pass", "anyip-firstboot.service is enabled and active")
+	rep.wantCheck(t, "haproxy-unit", "pass", "haproxy.service is enabled and active")
+	rep.wantCheck(t, "journal", "pass", "no errors from anyip-network, anyip-firstboot or anyip-routes since boot")
+
+	rep = l.checkJSON(1, "--systemctl", l.systemctlFailed)
+	c := rep.wantCheck(t, "firstboot", "fail", "anyip-firstboot.service is not enabled (disabled) and not running (failed): the last first boot failed or refused the wizard's settings (its journal says which)")
+	if c.Hint != "systemctl enable anyip-firstboot.service; systemctl restart anyip-firstboot.service; journalctl -u anyip-firstboot.service says why it stopped" {
+		t.Errorf("firstboot hint %q", c.Hint)
+	}
+	rep.wantCheck(t, "haproxy-unit", "fail", "haproxy.service is not enabled (disabled) and not running (failed): no VIP is served", "systemctl start haproxy.service")
+
+	rep = l.checkJSON(0, "--journalctl", l.journalErrors)
+	c = rep.wantCheck(t, "journal", "warn", "2 errors from our units since boot (the last 20 at most)")
+	if len(c.Details) != 2 || c.Details[0] != `error: loadbalance.service_ip_range = "10.20.0.0/26": 10.20.0.0/26 contains 10.20.0.1` {
+		t.Errorf("journal details %q", c.Details)
+	}
 }
 
 // TestCheckProbe: another host holding an address inside a range answers

@@ -44,6 +44,11 @@ const (
 	NameService      = "service"
 	NameProbe        = "probe"
 	NameVIP          = "vip"
+	// NameFirstboot, NameHAProxyService and NameJournal ask systemd about
+	// the last first boot, HAProxy's unit, and our units' errors.
+	NameFirstboot      = "firstboot"
+	NameHAProxyService = "haproxy-unit"
+	NameJournal        = "journal"
 )
 
 // Result is what one check found.

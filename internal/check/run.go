@@ -120,6 +120,11 @@ func Run(ctx context.Context, o Options) *Report {
 
 	// 6. The service.
 	rs = append(rs, unlessInterrupted(ctx, NameService, func() Result { return Service(ctx, o.Service) }))
+	fo := o.Service.unit(FirstbootUnit, NameFirstboot, "the last first boot failed or refused the wizard's settings (its journal says which)", true)
+	rs = append(rs, unlessInterrupted(ctx, NameFirstboot, func() Result { return Service(ctx, fo) }))
+	ho := o.Service.unit(HAProxyUnit, NameHAProxyService, "no VIP is served", false)
+	rs = append(rs, unlessInterrupted(ctx, NameHAProxyService, func() Result { return Service(ctx, ho) }))
+	rs = append(rs, unlessInterrupted(ctx, NameJournal, func() Result { return Journal(ctx, o.Service) }))
 
 	// 7. The neighbours. Probe says itself when it was interrupted, with
 	// what it had heard by then.
