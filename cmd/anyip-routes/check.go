@@ -10,11 +10,12 @@ import (
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
+	"github.com/anyip/anyip/internal/state"
 )
 
 const checkUsage = `usage: anyip-routes [--config PATH] check [--haproxy-config PATH]
          [--control-plane-ranges LIST] [--probe] [--probe-limit N]
-         [--output text|json]
+         [--network-dir DIR] [--state-dir DIR] [--output text|json]
 
 Runs the troubleshooting checklist and prints one line per check (PASS,
 WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
@@ -30,7 +31,8 @@ WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
   haproxy        every frontend's bind address is inside a range or held
   control-plane  the control plane's VIP ranges are inside the file's
   service        anyip-routes.service is enabled and running
-  firstboot      the last first boot (anyip-firstboot.service) succeeded
+  firstboot      the last first boot (anyip-firstboot.service) succeeded,
+                 and the file's first-boot block holds what it wrote
   haproxy-unit   haproxy.service is enabled and running
   journal        our units logged no errors since boot
   probe          (--probe) no other host on the link answers for a range
@@ -69,6 +71,11 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	fl.Var(&output, "output", "report `text|json`")
 	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "the `DIR` where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
+	co.StateDir = o.stateDir
+	if co.StateDir == "" {
+		co.StateDir = state.DefaultDir
+	}
+	fl.StringVar(&co.StateDir, "state-dir", co.StateDir, "the `DIR` where first boot records its last applied run (and the service keeps the last good file)")
 	fl.StringVar(&co.Service.Journalctl, "journalctl", "journalctl", "the journalctl program to read our units' errors with")
 	fl.Hide("systemctl", "journalctl") // test hooks
 	if p := fl.Parse(args, stdout, stderr); p.Done {

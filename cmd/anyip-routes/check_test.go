@@ -15,6 +15,7 @@ import (
 
 	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
+	"github.com/anyip/anyip/internal/state"
 )
 
 // lab is an appliance (the box's namespace) on a network: a veth pair to a
@@ -31,6 +32,8 @@ type lab struct {
 	systemctlOK, systemctlFailed, systemctlAbsent string
 	// journalctl stand-ins: no errors since boot, and two.
 	journalQuiet, journalErrors string
+	// stateDir holds first boot's record of its last run.
+	stateDir string
 }
 
 const (
@@ -54,6 +57,11 @@ func newLab(t *testing.T) *lab {
 
 	l.systemctlOK = l.script("systemctl-ok", `case "$1" in is-enabled) echo enabled;; is-active) echo active;; *) exit 9;; esac`)
 	l.systemctlFailed = l.script("systemctl-failed", `case "$1" in is-enabled) echo disabled; exit 1;; is-active) echo failed; exit 3;; *) exit 9;; esac`)
+	l.stateDir = filepath.Join(l.dir, "state")
+	if err := state.Save(l.stateDir, &state.Record{AppliedAt: time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC), Source: "guestinfo (backdoor)",
+		Ranges: []string{vipRange4, vipRange6}, Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
 	l.journalQuiet = l.script("journalctl-quiet", `exit 0`)
 	l.journalErrors = l.script("journalctl-errors", `case "$*" in *"-p err"*) echo "error: loadbalance.service_ip_range = \"10.20.0.0/26\": 10.20.0.0/26 contains 10.20.0.1"; echo "run failed err=\"read table local: permission denied\"";; esac`)
 	l.systemctlAbsent = l.script("systemctl-absent", `echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; echo "Failed to connect to bus: Host is down" >&2; exit 1`)
@@ -77,7 +85,7 @@ func (l *lab) check(args ...string) result {
 	l.t.Helper()
 	// The network checks read first boot's networkd files: none here, so
 	// they skip, whatever this machine's /etc holds.
-	return l.run(append([]string{"check", "--systemctl", l.systemctlOK, "--journalctl", l.journalQuiet, "--haproxy-config=", "--network-dir", l.t.TempDir()}, args...)...)
+	return l.run(append([]string{"check", "--systemctl", l.systemctlOK, "--journalctl", l.journalQuiet, "--state-dir", l.stateDir, "--haproxy-config=", "--network-dir", l.t.TempDir()}, args...)...)
 }
 
 type checkJSON struct {
@@ -523,6 +531,19 @@ func TestCheckUnitsAndJournal(t *testing.T) {
 		t.Errorf("firstboot hint %q", c.Hint)
 	}
 	rep.wantCheck(t, "haproxy-unit", "fail", "haproxy.service is not enabled (disabled) and not running (failed): no VIP is served", "systemctl start haproxy.service")
+
+	// A range typed into the first-boot block goes at the next boot.
+	l.writeCfg("# BEGIN anyip-firstboot", vipRange4, "10.20.0.64/28", "# END anyip-firstboot", vipRange6)
+	l.want(l.run("up"), 0)
+	rep = l.checkJSON(0)
+	c = rep.wantCheck(t, "firstboot", "warn", "anyip-firstboot.service is enabled and active; 1 range in the first-boot block was not written by it",
+		"last applied 2026-12-06 08:00:00 UTC from guestinfo (backdoor): ok",
+		"10.20.0.64/28 ("+l.cfg+":3): in the first-boot block, but not written by first boot: the next boot rewrites the block from the vApp ranges, and it goes")
+	if !strings.HasPrefix(c.Hint, "move hand-written ranges out of the block") {
+		t.Errorf("hint %q", c.Hint)
+	}
+	rep = l.checkJSON(0, "--state-dir", t.TempDir())
+	rep.wantCheck(t, "firstboot", "warn", "no applied run is recorded")
 
 	rep = l.checkJSON(0, "--journalctl", l.journalErrors)
 	c = rep.wantCheck(t, "journal", "warn", "2 errors from our units since boot (the last 20 at most)")

@@ -15,6 +15,7 @@ import (
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/state"
 	"github.com/anyip/anyip/internal/sysfacts"
 	"github.com/anyip/anyip/internal/textfile"
 	"github.com/anyip/anyip/internal/validate"
@@ -51,6 +52,10 @@ type Options struct {
 	// them. Kernel answers them (SystemKernel when nil).
 	NetworkDir string
 	Kernel     Kernel
+
+	// StateDir holds first boot's record of its last applied run
+	// (state.DefaultDir when empty).
+	StateDir string
 }
 
 // Run runs the checklist on the running system.
@@ -121,7 +126,19 @@ func Run(ctx context.Context, o Options) *Report {
 	// 6. The service.
 	rs = append(rs, unlessInterrupted(ctx, NameService, func() Result { return Service(ctx, o.Service) }))
 	fo := o.Service.unit(FirstbootUnit, NameFirstboot, "the last first boot failed or refused the wizard's settings (its journal says which)", true)
-	rs = append(rs, unlessInterrupted(ctx, NameFirstboot, func() Result { return Service(ctx, fo) }))
+	rs = append(rs, unlessInterrupted(ctx, NameFirstboot, func() Result {
+		r := Service(ctx, fo)
+		dir := o.StateDir
+		if dir == "" {
+			dir = state.DefaultDir
+		}
+		rec, err := state.Load(dir)
+		if err != nil {
+			r.Details = append(r.Details, "cannot read the record of the last run: "+err.Error())
+			return r
+		}
+		return FirstbootRecord(r, rec, f, dir)
+	}))
 	ho := o.Service.unit(HAProxyUnit, NameHAProxyService, "no VIP is served", false)
 	rs = append(rs, unlessInterrupted(ctx, NameHAProxyService, func() Result { return Service(ctx, ho) }))
 	rs = append(rs, unlessInterrupted(ctx, NameJournal, func() Result { return Journal(ctx, o.Service) }))
