@@ -679,3 +679,16 @@ func TestCheckUsage(t *testing.T) {
 		t.Errorf("--config after the verb is not used:\n%s", r.stdout)
 	}
 }
+
+// A range the safety check refuses is one `up` refuses too: the routes
+// item says so rather than suggest `up`.
+func TestCheckRoutesHintWhenUnsafe(t *testing.T) {
+	l := newLab(t)
+	l.writeCfg(vipRange4, "10.20.0.0/30")
+	rep := l.checkJSON(1)
+	rep.wantCheck(t, "safety", "fail", "", "10.20.0.1")
+	c := rep.wantCheck(t, "routes", "fail", "1 of 2 ranges missing from table local")
+	if c.Hint != "the safety check refuses the file, and the service applies nothing from a refused file: fix the ranges it names; then `anyip-routes up --dry-run` says what `up` would do" {
+		t.Errorf("routes hint %q", c.Hint)
+	}
+}
