@@ -101,7 +101,11 @@ func TestDryRunReport(t *testing.T) {
 		rep.Routes.Kept == nil || *rep.Routes.InPlace != 2 || len(rep.ConfigChange.Gained) != 2 {
 		t.Errorf("first dry run: %+v\n%s", rep, r.stdout)
 	}
-	b.want(b.run(p, "--publish=false"), 0)
+	r = b.run(p, "--publish=false")
+	b.want(r, 0)
+	if !strings.HasSuffix(r.stdout, "\nanyip-firstboot: ok: 2 routes added, 0 removed, 0 adopted, 0 kept; 2 ranges in place.\n") {
+		t.Errorf("text of the run:\n%s", r.stdout)
+	}
 
 	r = b.run(p, "--dry-run", "--output", "json", "--publish=false")
 	b.want(r, 0)

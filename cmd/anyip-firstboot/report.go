@@ -73,7 +73,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 		fmt.Fprintf(w, "route local: adopted %s\n", a)
 	}
 	rt := r.Routes
-	counts := fmt.Sprintf("%d added, %d removed, %d adopted, %d kept", len(rt.Added), len(rt.Removed), len(rt.Adopted), rt.Kept)
+	counts := fmt.Sprintf("%s added, %d removed, %d adopted, %d kept", cli.Plural(len(rt.Added), "route"), len(rt.Removed), len(rt.Adopted), rt.Kept)
 	switch {
 	case r.Mode == firstboot.ModeDryRun && r.Result == firstboot.ResultUnchanged:
 		fmt.Fprintln(w, "anyip-firstboot: dry run: nothing would change; nothing was changed.")
