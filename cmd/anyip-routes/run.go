@@ -56,6 +56,8 @@ func (o *options) register(fl *cli.Flags) {
 func (o *options) registerWatch(fl *cli.Flags) {
 	fl.DurationVar(&o.resync, "resync", o.resync, "re-read the file and re-check the table this often (`DUR`), as a safety net")
 	fl.StringVar(&o.stateDir, "state-dir", o.stateDir, "keep the last good version of the file in `DIR`, and apply it at start when the file is bad ($STATE_DIRECTORY sets the default)")
+	fl.BoolVar(&o.onLink, "on-link", o.onLink, "answer IPv6 neighbour solicitations for the ranges on the NIC whose subnet holds them, and announce the ranges (gratuitous ARP, unsolicited neighbour advertisements) when added and at start")
+	fl.StringVar(&o.haproxyConfig, "haproxy-config", o.haproxyConfig, "the HAProxy configuration (`PATH`) whose bind addresses are announced first (missing: none)")
 }
 
 const usageText = `usage: anyip-routes [flags] up|down|watch|check|help [flags]
@@ -110,7 +112,8 @@ Exit status: 0 done, 2 usage, 3 the system failed.
 
 flags:
 `,
-	"watch": `usage: anyip-routes watch [--resync DUR] [--state-dir DIR] [flags]
+	"watch": `usage: anyip-routes watch [--resync DUR] [--state-dir DIR] [--on-link=false]
+                          [--haproxy-config PATH] [flags]
 
 The service (anyip-routes.service, Type=notify): applies the file, then
 follows its edits (in place, rename, delete and re-create) and puts
@@ -137,15 +140,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		resync:     60 * time.Second,
 		// systemd's StateDirectory= sets $STATE_DIRECTORY for the service;
 		// by hand (and in tests) nothing is kept unless asked for.
-		stateDir: os.Getenv("STATE_DIRECTORY"),
+		stateDir:      os.Getenv("STATE_DIRECTORY"),
+		onLink:        true,
+		haproxyConfig: haproxycfg.DefaultPath,
 	}
 	fl := cli.NewFlags(name, usageText)
 	o.register(fl)
 	o.registerWatch(fl)
 	version := fl.Bool("version", false, "print the version and exit")
-
-	fl.BoolVar(&o.onLink, "on-link", true, "watch: answer IPv6 neighbour solicitations for the ranges on the NIC whose subnet holds them, and announce the ranges (gratuitous ARP, unsolicited neighbour advertisements) when added and at start")
-	fl.StringVar(&o.haproxyConfig, "haproxy-config", haproxycfg.DefaultPath, "watch: HAProxy configuration whose bind addresses are announced first (missing: none)")
 
 	// Flags may come before the verb (the documented form) or after it.
 	if p := fl.Parse(args, stdout, stderr); p.Done {
