@@ -68,4 +68,4 @@ routes up --dry-run || echo "(exit status $?)"
 cp "$work/anyip-routes.cfg.good" "$work/anyip-routes.cfg"
 echo
 echo "== anyip-routes check (here no systemd, HAProxy or networkd runs: the policy rules networkd would add are missing)"
-routes check --haproxy-config= --network-dir "$work/root/etc/systemd/network" || echo "(exit status $?)"
+routes check --haproxy-config= --network-dir "$work/root/etc/systemd/network" --state-dir "$work/state" || echo "(exit status $?)"
