@@ -14,7 +14,9 @@ SYSCONFDIR ?= /etc
 UNITDIR  ?= /lib/systemd/system
 BIN      := bin
 CMDS     := anyip-firstboot anyip-routes
-GOFLAGS_BUILD := -trimpath -ldflags='-s -w'
+# --version says which source a binary was built from.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+GOFLAGS_BUILD := -trimpath -ldflags='-s -w -X github.com/anyip/anyip/internal/cli.Version=$(VERSION)'
 FUZZTIME ?= 10s
 
 .PHONY: all build demo test unit deps vet fuzz bench boot-image boot-test install uninstall clean

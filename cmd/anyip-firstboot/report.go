@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +22,7 @@ const maxJSONFindings = 1000
 func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	if format == "json" {
 		// Empty lists print as [] rather than null, for consumers' sake.
-		for _, l := range []*[]string{&r.Cfg.Gained, &r.Cfg.Lost, &r.Routes.Add, &r.Routes.Remove, &r.Routes.Adopt} {
+		for _, l := range []*[]string{&r.Cfg.Gained, &r.Cfg.Lost} {
 			if *l == nil {
 				*l = []string{}
 			}
@@ -67,19 +68,27 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 		}
 	}
 	change(r.Config, r.Cfg.Gained, r.Cfg.Lost)
-	change("route local", r.Routes.Add, r.Routes.Remove)
-	for _, a := range r.Routes.Adopt {
-		fmt.Fprintf(w, "route local: adopt %s\n", a)
+	change("route local", r.Routes.Added, r.Routes.Removed)
+	for _, a := range r.Routes.Adopted {
+		fmt.Fprintf(w, "route local: adopted %s\n", a)
 	}
-	switch r.Result {
-	case "dry-run":
-		fmt.Fprintf(w, "anyip-firstboot: dry run: %s to add, %d to remove, %d to adopt, %d in place; nothing was changed.\n",
-			cli.Plural(len(r.Routes.Add), "route"), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
-	case "unchanged":
-		fmt.Fprintf(w, "anyip-firstboot: nothing to do; %s in place.\n", cli.Plural(r.Routes.Kept, "range"))
+	rt := r.Routes
+	counts := fmt.Sprintf("%s added, %d removed, %d adopted, %d kept", cli.Plural(len(rt.Added), "route"), len(rt.Removed), len(rt.Adopted), rt.Kept)
+	switch {
+	case r.Mode == firstboot.ModeDryRun && r.Result == firstboot.ResultUnchanged:
+		fmt.Fprintln(w, "anyip-firstboot: dry run: nothing would change; nothing was changed.")
+	case r.Mode == firstboot.ModeDryRun && r.Early:
+		fmt.Fprintln(w, "anyip-firstboot: dry run: the parts above would change; nothing was changed.")
+	case r.Mode == firstboot.ModeDryRun:
+		fmt.Fprintf(w, "anyip-firstboot: dry run: would be %s, leaving %s in place; nothing was changed.\n", counts, cli.Plural(rt.InPlace(), "range"))
+	case r.Early && r.Result == firstboot.ResultUnchanged:
+		fmt.Fprintln(w, "anyip-firstboot: nothing to do; the network is as the wizard says.")
+	case r.Early:
+		fmt.Fprintln(w, "anyip-firstboot: ok: the network is written; the ranges follow once it is up.")
+	case r.Result == firstboot.ResultUnchanged:
+		fmt.Fprintf(w, "anyip-firstboot: nothing to do; %s in place.\n", cli.Plural(rt.InPlace(), "range"))
 	default:
-		fmt.Fprintf(w, "anyip-firstboot: ok: %s added, %d removed, %d adopted, %d in place.\n",
-			cli.Plural(len(r.Routes.Add), "route"), len(r.Routes.Remove), len(r.Routes.Adopt), r.Routes.Kept)
+		fmt.Fprintf(w, "anyip-firstboot: ok: %s; %s in place.\n", counts, cli.Plural(rt.InPlace(), "range"))
 	}
 }
 
@@ -90,6 +99,12 @@ func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	via, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.StatusKey, statusLine(r))
+	if errors.Is(err, ovfenv.ErrNotVMware) {
+		// Expected off VMware (a test machine, another hypervisor): a
+		// note, not a warning at every boot.
+		log.Info("not a VMware VM: the outcome is not published", "key", ovfenv.StatusKey)
+		return
+	}
 	if err != nil {
 		log.Warn("could not publish the outcome to guestinfo", "key", ovfenv.StatusKey, "err", err)
 		return
@@ -131,6 +146,12 @@ func statusLine(r *firstboot.Report) string {
 // refused parts while the others were applied.
 func refusedLine(r *firstboot.Report) string {
 	refused := r.Refused()
+	if r.Mode == firstboot.ModeDryRun {
+		if len(refused) == 0 || len(refused) == len(r.Parts) {
+			return "dry run: nothing was changed"
+		}
+		return "dry run: " + strings.Join(refused, ", ") + " would be refused; nothing was changed"
+	}
 	if len(refused) == 0 || len(refused) == len(r.Parts) {
 		return "nothing was changed"
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -25,38 +23,60 @@ type options struct {
 	publish bool
 }
 
+const usageText = `usage: anyip-firstboot [flags]
+
+Configures the appliance from the vApp properties typed into the OVA
+deployment wizard (guestinfo.ovfEnv): the host name, the name servers,
+each NIC, and the VIP ranges, which it checks against the network and
+the running system, writes into the ranges file and applies as routes.
+Each part is applied or refused on its own; a refused part changes
+nothing of itself, and every problem is named with its key, the value
+and what to do. It runs at every boot (anyip-network.service with
+--early, then anyip-firstboot.service), and by hand after a change.
+
+Exit status: 0 done or nothing to change, 1 the configuration is invalid
+(the refused parts were not changed), 2 usage, 3 the system failed (I/O,
+netlink, permissions; or no OVF environment was found).
+
+Examples:
+  anyip-firstboot --dry-run                  what a run would change now
+  anyip-firstboot --ovf-env env.xml --dry-run --output json
+
+flags:
+`
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o := options{output: "text", limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6)}
-	fl := flag.NewFlagSet("anyip-firstboot", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.StringVar(&o.ovfEnv, "ovf-env", "", "read the OVF environment from this file, ISO image or device (- for stdin) instead of guestinfo")
-	fl.StringVar(&o.Config, "config", cfgfile.DefaultPath, "the AnyIP ranges file to write")
-	fl.StringVar(&o.StateDir, "state-dir", state.DefaultDir, "where to record what was applied")
-	fl.StringVar(&o.ResolvConf, "resolv-conf", sysfacts.DefaultResolvConf, "resolver configuration whose name servers no range may contain")
-	fl.BoolVar(&o.DryRun, "dry-run", false, "validate and print the plan; change nothing")
+	fl := cli.NewFlags("anyip-firstboot", usageText)
+	fl.StringVar(&o.ovfEnv, "ovf-env", "", "read the OVF environment from `PATH` (a file, ISO image or device; - for stdin) instead of guestinfo")
+	fl.StringVar(&o.Config, "config", cfgfile.DefaultPath, "the AnyIP ranges file (`PATH`) to write")
+	fl.StringVar(&o.StateDir, "state-dir", state.DefaultDir, "the `DIR` where the record of what was applied is kept")
+	fl.StringVar(&o.ResolvConf, "resolv-conf", sysfacts.DefaultResolvConf, "the resolver configuration (`PATH`) whose name servers no range may contain")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "validate and print what would change; change nothing")
 	fl.BoolVar(&o.Force, "force", false, "re-apply even when the properties are unchanged since the last run")
 	fl.BoolVar(&o.Early, "early", false, "write the network only (host name, resolver, NICs), before the network starts")
-	fl.StringVar(&o.Root, "root", "/", "write the network's files under this directory instead of the running system's (set no host name, reload nothing)")
-	fl.Var(&o.output, "output", "report format: text or json")
-	o.limits.Register(fl)
+	fl.StringVar(&o.Root, "root", "/", "write the network's files under `DIR` instead of the running system's (set no host name, reload nothing)")
+	fl.Var(&o.output, "output", "report `text|json`")
+	o.limits.Register(fl.FlagSet)
 	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitUsage
+	verbose := false
+	fl.BoolVar(&verbose, "v", false, "on a terminal, print the log (one structured line per step) on stderr too")
+	version := fl.Bool("version", false, "print the version and exit")
+	if p := fl.Parse(args, stdout, stderr); p.Done {
+		return p.Code
+	}
+	if *version {
+		fmt.Fprintln(stdout, cli.VersionLine("anyip-firstboot"))
+		return cli.ExitOK
 	}
 	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "anyip-firstboot: unexpected argument %q\n", finding.Clip(fl.Arg(0)))
-		fl.Usage()
-		return cli.ExitUsage
+		return fl.Usage(args, stdout, stderr, "unexpected argument %q", finding.Clip(fl.Arg(0)))
 	}
 	if err := o.limits.Validate(); err != nil {
-		fmt.Fprintln(stderr, "anyip-firstboot:", err)
-		return cli.ExitUsage
+		return fl.Usage(args, stdout, stderr, "%v", err)
 	}
 	o.MinBits4, o.MinBits6 = o.limits.Bits4, o.limits.Bits6
-	log := cli.Logger(stderr, "anyip-firstboot")
+	log := cli.ReportLogger(stderr, "anyip-firstboot", verbose)
 	r, code := firstboot.Run(ctx, o.Options, source(o.ovfEnv, stdin), log)
 	writeReport(stdout, o.output, r)
 	if o.publish && !o.DryRun && !o.Early {

@@ -196,7 +196,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"--ovf-env", writeTemp(t, "ovf-env.iso", isotest.Build(t, isotest.OVFEnv(withRanges("10.30.0.160/27").EnvXML()))))
 	runWith("--ovf-env file, JSON", tool, nil, 0, []string{`"result": "ok"`}, "--ovf-env", file(withRanges("10.30.0.128/26, 10.30.0.192/27").EnvXML()), "--output", "json")
 	runWith("dry run", tool, nil, 0, []string{"dry run", "+ 10.30.0.64/28"}, "--ovf-env", file(withRanges("10.30.0.64/28").EnvXML()), "--dry-run")
-	runWith("dry run, JSON", tool, nil, 0, []string{`"result": "dry-run"`}, "--ovf-env", file(withRanges("10.30.0.64/28").EnvXML()), "--dry-run", "--output", "json")
+	runWith("dry run, JSON", tool, nil, 0, []string{`"mode": "dry-run"`}, "--ovf-env", file(withRanges("10.30.0.64/28").EnvXML()), "--dry-run", "--output", "json")
 	runWith("dry run, stdin", tool, withRanges("10.30.0.64/28").EnvXML(), 0, []string{"dry run"}, "--ovf-env", "-", "--dry-run")
 	cfgAfterSuccess := b.readCfg()
 

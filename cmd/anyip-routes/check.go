@@ -10,11 +10,12 @@ import (
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
+	"github.com/anyip/anyip/internal/state"
 )
 
 const checkUsage = `usage: anyip-routes [--config PATH] check [--haproxy-config PATH]
          [--control-plane-ranges LIST] [--probe] [--probe-limit N]
-         [--output text|json]
+         [--network-dir DIR] [--state-dir DIR] [--output text|json]
 
 Runs the troubleshooting checklist and prints one line per check (PASS,
 WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
@@ -30,6 +31,10 @@ WARN, FAIL, SKIP, ERROR) with what is involved and what to do:
   haproxy        every frontend's bind address is inside a range or held
   control-plane  the control plane's VIP ranges are inside the file's
   service        anyip-routes.service is enabled and running
+  firstboot      the last first boot (anyip-firstboot.service) succeeded,
+                 and the file's first-boot block holds what it wrote
+  haproxy-unit   haproxy.service is enabled and running
+  journal        our units logged no errors since boot
   probe          (--probe) no other host on the link answers for a range
                  address (ARP, IPv6 neighbour solicitation); only ranges
                  that pass the safety check are probed, at most
@@ -56,17 +61,25 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	}
 	output := cli.Format("text")
 	var controlPlane string
-	fl, usage := newFlags(name+" check", checkUsage, stderr)
+	fl := cli.NewFlags(name+" check", checkUsage)
+	usage := func(format string, a ...any) int { return fl.Usage(args, stdout, stderr, format, a...) }
 	o.register(fl)
-	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "HAProxy configuration whose bind lines to check (default: used when present; empty: none)")
-	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges, comma-separated CIDRs or first-last ranges")
+	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "the HAProxy configuration (`PATH`) whose bind lines to check (default: used when present; empty: none)")
+	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges: a `LIST` of CIDRs and first-last ranges, comma-separated")
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
-	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, fmt.Sprintf("--probe: addresses probed per range at most (up to %d; a run probes %d at most)", check.MaxProbeLimit, check.MaxProbeTotal))
-	fl.Var(&output, "output", "report format: text or json")
-	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "where first boot wrote the NICs' networkd files (empty: skip the network checks)")
+	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, fmt.Sprintf("--probe: probe at most `N` addresses of each range (up to %d; a run probes %d at most)", check.MaxProbeLimit, check.MaxProbeTotal))
+	fl.Var(&output, "output", "report `text|json`")
+	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "the `DIR` where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
-	if code, ok := parse(fl, args); !ok {
-		return code
+	co.StateDir = o.stateDir
+	if co.StateDir == "" {
+		co.StateDir = state.DefaultDir
+	}
+	fl.StringVar(&co.StateDir, "state-dir", co.StateDir, "the `DIR` where first boot records its last applied run (and the service keeps the last good file)")
+	fl.StringVar(&co.Service.Journalctl, "journalctl", "journalctl", "the journalctl program to read our units' errors with")
+	fl.Hide("systemctl", "journalctl") // test hooks
+	if p := fl.Parse(args, stdout, stderr); p.Done {
+		return p.Code
 	}
 	if fl.NArg() > 0 {
 		return usage("unexpected argument %q", finding.Clip(fl.Arg(0)))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
+	"github.com/anyip/anyip/internal/state"
 )
 
 // lab is an appliance (the box's namespace) on a network: a veth pair to a
@@ -29,6 +30,10 @@ type lab struct {
 	// systemctl stand-ins: the service enabled and active, failed, and no
 	// systemd to ask.
 	systemctlOK, systemctlFailed, systemctlAbsent string
+	// journalctl stand-ins: no errors since boot, and two.
+	journalQuiet, journalErrors string
+	// stateDir holds first boot's record of its last run.
+	stateDir string
 }
 
 const (
@@ -52,6 +57,13 @@ func newLab(t *testing.T) *lab {
 
 	l.systemctlOK = l.script("systemctl-ok", `case "$1" in is-enabled) echo enabled;; is-active) echo active;; *) exit 9;; esac`)
 	l.systemctlFailed = l.script("systemctl-failed", `case "$1" in is-enabled) echo disabled; exit 1;; is-active) echo failed; exit 3;; *) exit 9;; esac`)
+	l.stateDir = filepath.Join(l.dir, "state")
+	if err := state.Save(l.stateDir, &state.Record{AppliedAt: time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC), Source: "guestinfo (backdoor)",
+		Ranges: []string{vipRange4, vipRange6}, Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	l.journalQuiet = l.script("journalctl-quiet", `exit 0`)
+	l.journalErrors = l.script("journalctl-errors", `case "$*" in *"-p err"*) echo "error: loadbalance.service_ip_range = \"10.20.0.0/26\": 10.20.0.0/26 contains 10.20.0.1"; echo "run failed err=\"read table local: permission denied\"";; esac`)
 	l.systemctlAbsent = l.script("systemctl-absent", `echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; echo "Failed to connect to bus: Host is down" >&2; exit 1`)
 	return l
 }
@@ -73,7 +85,7 @@ func (l *lab) check(args ...string) result {
 	l.t.Helper()
 	// The network checks read first boot's networkd files: none here, so
 	// they skip, whatever this machine's /etc holds.
-	return l.run(append([]string{"check", "--systemctl", l.systemctlOK, "--haproxy-config=", "--network-dir", l.t.TempDir()}, args...)...)
+	return l.run(append([]string{"check", "--systemctl", l.systemctlOK, "--journalctl", l.journalQuiet, "--state-dir", l.stateDir, "--haproxy-config=", "--network-dir", l.t.TempDir()}, args...)...)
 }
 
 type checkJSON struct {
@@ -283,16 +295,16 @@ func TestCheckAllPass(t *testing.T) {
 			t.Errorf("not a pass: %s", line)
 		}
 	}
-	want := []string{"config", "routes", "safety", "on-link", "haproxy", "control-plane", "service", "probe", "vip", "network", "reply-path", "backends"}
+	want := []string{"config", "routes", "safety", "on-link", "haproxy", "control-plane", "service", "firstboot", "haproxy-unit", "journal", "probe", "vip", "network", "reply-path", "backends"}
 	if !slices.Equal(names, want) {
 		t.Errorf("checks in the text output: %q, want %q\n%s", names, want, r.Stdout)
 	}
-	if last := lines[len(lines)-1]; last != "result: PASS (9 passed, 3 skipped)" {
+	if last := lines[len(lines)-1]; last != "result: PASS (12 passed, 3 skipped)" {
 		t.Errorf("last line %q", last)
 	}
 
 	rep := l.checkJSON(0, args...)
-	if rep.Result != "pass" || len(rep.Checks) != 12 {
+	if rep.Result != "pass" || len(rep.Checks) != 15 {
 		t.Fatalf("json: %+v", rep)
 	}
 	rep.wantCheck(t, "safety", "pass", "no range holds a gateway")
@@ -504,6 +516,42 @@ func TestCheckService(t *testing.T) {
 	rep.wantCheck(t, "service", "warn", "cannot ask systemd")
 }
 
+// The last first boot, HAProxy's unit and our units' errors since boot
+// are items of their own, each with the hint written for it.
+func TestCheckUnitsAndJournal(t *testing.T) {
+	l := newLab(t)
+	rep := l.checkJSON(0)
+	rep.wantCheck(t, "firstboot", "pass", "anyip-firstboot.service is enabled and active")
+	rep.wantCheck(t, "haproxy-unit", "pass", "haproxy.service is enabled and active")
+	rep.wantCheck(t, "journal", "pass", "no errors from anyip-network, anyip-firstboot or anyip-routes since boot")
+
+	rep = l.checkJSON(1, "--systemctl", l.systemctlFailed)
+	c := rep.wantCheck(t, "firstboot", "fail", "anyip-firstboot.service is not enabled (disabled) and not running (failed): the last first boot failed or refused the wizard's settings (its journal says which)")
+	if c.Hint != "systemctl enable anyip-firstboot.service; systemctl restart anyip-firstboot.service; journalctl -u anyip-firstboot.service says why it stopped" {
+		t.Errorf("firstboot hint %q", c.Hint)
+	}
+	rep.wantCheck(t, "haproxy-unit", "fail", "haproxy.service is not enabled (disabled) and not running (failed): no VIP is served", "systemctl start haproxy.service")
+
+	// A range typed into the first-boot block goes at the next boot.
+	l.writeCfg("# BEGIN anyip-firstboot", vipRange4, "10.20.0.64/28", "# END anyip-firstboot", vipRange6)
+	l.want(l.run("up"), 0)
+	rep = l.checkJSON(0)
+	c = rep.wantCheck(t, "firstboot", "warn", "anyip-firstboot.service is enabled and active; 1 range in the first-boot block was not written by it",
+		"last applied 2026-12-06 08:00:00 UTC from guestinfo (backdoor): ok",
+		"10.20.0.64/28 ("+l.cfg+":3): in the first-boot block, but not written by first boot: the next boot rewrites the block from the vApp ranges, and it goes")
+	if !strings.HasPrefix(c.Hint, "move hand-written ranges out of the block") {
+		t.Errorf("hint %q", c.Hint)
+	}
+	rep = l.checkJSON(0, "--state-dir", t.TempDir())
+	rep.wantCheck(t, "firstboot", "warn", "no applied run is recorded")
+
+	rep = l.checkJSON(0, "--journalctl", l.journalErrors)
+	c = rep.wantCheck(t, "journal", "warn", "2 errors from our units since boot (the last 20 at most)")
+	if len(c.Details) != 2 || c.Details[0] != `error: loadbalance.service_ip_range = "10.20.0.0/26": 10.20.0.0/26 contains 10.20.0.1` {
+		t.Errorf("journal details %q", c.Details)
+	}
+}
+
 // TestCheckProbe: another host holding an address inside a range answers
 // the ARP probe (IPv4) and the neighbour solicitation (IPv6), and is named
 // with its MAC; a probe limit short of it finds nothing.
@@ -611,8 +659,8 @@ func TestCheckUsage(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 			t.Errorf("anyip-routes %q: %v, want exit 2\n%s", args, err, out)
 		}
-		if !strings.Contains(string(out), "usage: anyip-routes") {
-			t.Errorf("anyip-routes %q printed no usage:\n%s", args, out)
+		if !strings.HasPrefix(string(out), "anyip-routes check: ") || !strings.HasSuffix(string(out), " (see anyip-routes check --help)\n") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("anyip-routes %q did not print one line pointing at --help:\n%s", args, out)
 		}
 	}
 	out, err := exec.Command(bin, "check", "-h").CombinedOutput()
@@ -629,5 +677,18 @@ func TestCheckUsage(t *testing.T) {
 	l.want(r, 1)
 	if !strings.Contains(r.Stdout, other+": 1 range") || !strings.Contains(r.Stdout, "10.20.0.192/26 ("+other+":1): no local route") {
 		t.Errorf("--config after the verb is not used:\n%s", r.Stdout)
+	}
+}
+
+// A range the safety check refuses is one `up` refuses too: the routes
+// item says so rather than suggest `up`.
+func TestCheckRoutesHintWhenUnsafe(t *testing.T) {
+	l := newLab(t)
+	l.writeCfg(vipRange4, "10.20.0.0/30")
+	rep := l.checkJSON(1)
+	rep.wantCheck(t, "safety", "fail", "", "10.20.0.1")
+	c := rep.wantCheck(t, "routes", "fail", "1 of 2 ranges missing from table local")
+	if c.Hint != "the safety check refuses the file, and the service applies nothing from a refused file: fix the ranges it names; then `anyip-routes up --dry-run` says what `up` would do" {
+		t.Errorf("routes hint %q", c.Hint)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,27 +266,142 @@ func TestConfigFileFromEnvironment(t *testing.T) {
 	e2etest.WantRoutes(t, b.routes(), "10.22.0.0/28")
 }
 
+// A usage error is one line on stderr that names the command (and verb)
+// and points at its --help, as iproute2 does; with --output json it is a
+// JSON object on stdout. --help, help VERB and --version answer on stdout.
 func TestUsage(t *testing.T) {
 	bin := e2etest.Binary(t, "anyip-routes")
-	for _, args := range [][]string{
-		{},
-		{"start"},
-		{"up", "extra"},
-		{"--no-such-flag", "up"},
-		{"--max-range", "0", "up"},
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "anyip-routes: no verb given: up, down, watch, check or help (see anyip-routes --help)\n"},
+		{[]string{"start"}, "anyip-routes: unknown verb \"start\": up, down, watch, check or help (see anyip-routes --help)\n"},
+		{[]string{"up", "extra"}, "anyip-routes up: unexpected argument \"extra\" after up (see anyip-routes up --help)\n"},
+		{[]string{"--no-such-flag", "up"}, "anyip-routes: unknown flag -no-such-flag (see anyip-routes --help)\n"},
+		{[]string{"up", "--no-such-flag"}, "anyip-routes up: unknown flag -no-such-flag (see anyip-routes up --help)\n"},
+		{[]string{"--max-range", "0", "up"}, "anyip-routes up: --max-range takes a prefix length from 1 to 32, not 0 (see anyip-routes up --help)\n"},
+		{[]string{"down", "--dry-run"}, "anyip-routes down: unknown flag -dry-run (see anyip-routes down --help)\n"},
+		{[]string{"help", "start"}, "anyip-routes: no verb \"start\": up, down, watch, check (see anyip-routes --help)\n"},
 	} {
-		cmd := exec.Command(bin, args...)
-		out, err := cmd.CombinedOutput()
+		cmd := exec.Command(bin, c.args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
-			t.Errorf("anyip-routes %q: %v, want exit 2\n%s", args, err, out)
+			t.Errorf("anyip-routes %q: %v, want exit 2", c.args, err)
 		}
-		if !strings.Contains(string(out), "usage") && !strings.Contains(string(out), "Usage") {
-			t.Errorf("anyip-routes %q printed no usage:\n%s", args, out)
+		if stderr.String() != c.want || stdout.Len() != 0 {
+			t.Errorf("anyip-routes %q:\nstderr %q\nwant   %q\nstdout %q", c.args, stderr.String(), c.want, stdout.String())
 		}
 	}
-	out, err := exec.Command(bin, "-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "up|down|watch") {
-		t.Errorf("anyip-routes -h: %v\n%s", err, out)
+	out, err := exec.Command(bin, "up", "--output", "json", "--bogus").Output()
+	if want := "{\n  \"schema\": 1,\n  \"result\": \"usage\",\n  \"error\": \"anyip-routes up: unknown flag -bogus\"\n}\n"; string(out) != want {
+		t.Errorf("a usage error with --output json: %v\n%q\nwant %q", err, out, want)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"-h"}, []string{"usage: anyip-routes [flags] up|down|watch|check|help [flags]", "Exit status:", "\n  --version "}, nil},
+		{[]string{"help"}, []string{"usage: anyip-routes [flags] up|down|watch|check|help [flags]"}, nil},
+		{[]string{"up", "--help"}, []string{"usage: anyip-routes up [--dry-run] [--output text|json]", "\n  --dry-run ", "\n  --output text|json "}, []string{"--resync", "--haproxy-config"}},
+		{[]string{"help", "up"}, []string{"usage: anyip-routes up [--dry-run]"}, nil},
+		{[]string{"help", "watch"}, []string{"usage: anyip-routes watch", "\n  --resync DUR "}, []string{"--dry-run"}},
+		{[]string{"help", "check"}, []string{"usage: anyip-routes [--config PATH] check", "\n  --probe-limit N "}, []string{"--systemctl"}},
+		{[]string{"down", "-h"}, []string{"usage: anyip-routes down"}, []string{"--dry-run"}},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil || stderr.Len() != 0 {
+			t.Errorf("anyip-routes %q: %v\n%s", c.args, err, stderr.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("anyip-routes %q lacks %q:\n%s", c.args, w, stdout.String())
+			}
+		}
+		for _, n := range append(c.not, "default from", "(default -1)") {
+			if strings.Contains(stdout.String(), n) {
+				t.Errorf("anyip-routes %q shows %q:\n%s", c.args, n, stdout.String())
+			}
+		}
+	}
+	out, err = exec.Command(bin, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "anyip-routes ") || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("--version: %v %q", err, out)
+	}
+}
+
+// up --dry-run says what an edit would change, or what is wrong with it,
+// and changes nothing; its JSON has the names first boot's has.
+func TestUpDryRun(t *testing.T) {
+	b := newBox(t)
+	b.writeCfg("10.20.0.128/28", "10.20.0.144/28")
+	b.want(b.run("up"), 0)
+	before := b.table()
+
+	b.writeCfg("10.20.0.128/28", "10.20.0.160-10.20.0.191")
+	r := b.run("up", "--dry-run")
+	b.want(r, 0)
+	if want := "would be added 10.20.0.160/27\nwould be removed 10.20.0.144/28\ndry run: would be 1 added, 0 adopted, 1 removed, 1 kept, leaving 2 ranges in place; nothing was changed\n"; r.Stdout != want {
+		t.Errorf("dry run printed\n%s\nwant\n%s", r.Stdout, want)
+	}
+	r = b.run("up", "--dry-run", "--output", "json")
+	b.want(r, 0)
+	want := `{
+  "schema": 1,
+  "mode": "dry-run",
+  "result": "ok",
+  "config": "` + b.cfg + `",
+  "findings": [],
+  "routes": {
+    "added": [
+      "10.20.0.160/27"
+    ],
+    "adopted": [],
+    "removed": [
+      "10.20.0.144/28"
+    ],
+    "kept": 1,
+    "in_place": 2
+  }
+}
+`
+	if r.Stdout != want {
+		t.Errorf("dry run JSON\n%s\nwant\n%s", r.Stdout, want)
+	}
+	if after := b.table(); after != before {
+		t.Errorf("a dry run changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	// What is wrong with an edit, before the service sees it.
+	b.writeCfg("10.20.0.128/28", "10.20.0.10-10.20.0.20")
+	r = b.run("up", "--dry-run", "--output", "json")
+	b.want(r, 1)
+	var rep struct {
+		Mode, Result string
+		Findings     []struct{ Where, Value, Message, Hint string }
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatal(err, r.Stdout)
+	}
+	if rep.Mode != "dry-run" || rep.Result != "invalid" || len(rep.Findings) != 1 || rep.Findings[0].Where != b.cfg+":2" ||
+		rep.Findings[0].Hint != "write 10.20.0.10/31, 10.20.0.12/30, 10.20.0.16/30, 10.20.0.20/32, one a line" {
+		t.Errorf("invalid edit: %+v", rep)
+	}
+
+	b.writeCfg("10.20.0.128/28", "10.20.0.144/28")
+	r = b.run("up", "--dry-run")
+	b.want(r, 0)
+	if r.Stdout != "dry run: nothing would change; 2 ranges in place\n" {
+		t.Errorf("dry run without changes printed %q", r.Stdout)
+	}
+	if after := b.table(); after != before {
+		t.Errorf("a dry run changed the table")
 	}
 }
 

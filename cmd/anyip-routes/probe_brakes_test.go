@@ -45,7 +45,7 @@ func TestCheckProbeInterrupted(t *testing.T) {
 	l.writeCfg("10.30.0.0/16") // about a minute of probes on eth0
 	l.want(l.run("up"), 0)
 	cmd := l.ns.Command(e2etest.Binary(t, "anyip-routes"), "--config", l.cfg, "--resolv-conf", l.resolvConf,
-		"check", "--systemctl", l.systemctlOK, "--haproxy-config=", "--probe", "--probe-limit", "65536", "--output", "json")
+		"check", "--systemctl", l.systemctlOK, "--journalctl", l.journalQuiet, "--haproxy-config=", "--probe", "--probe-limit", "65536", "--output", "json")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

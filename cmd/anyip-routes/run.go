@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,105 +43,181 @@ type options struct {
 	haproxyConfig string
 }
 
-// newFlags makes a verb's flag set, printing text before the flags on
-// -h, and the usage-error helper that goes with it.
-func newFlags(title, text string, stderr io.Writer) (*flag.FlagSet, func(format string, a ...any) int) {
-	fl := flag.NewFlagSet(title, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), text)
-		fl.PrintDefaults()
-	}
-	return fl, func(format string, a ...any) int {
-		fmt.Fprintf(stderr, title+": "+format+"\n", a...)
-		fl.Usage()
-		return cli.ExitUsage
-	}
-}
-
-// parse parses args into fl; when it returns false the command ends with
-// code (0 after -h, 2 after a bad flag, which fl has already reported).
-func parse(fl *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK, false
-		}
-		return cli.ExitUsage, false
-	}
-	return 0, true
-}
-
 // register adds the flags every verb takes, defaulting to o's values, so
-// check (which has a flag set of its own) accepts them after the verb too.
-func (o *options) register(fl *flag.FlagSet) {
-	fl.StringVar(&o.config, "config", o.config, "the AnyIP ranges file; $"+configEnv+", when set, changes the default")
-	fl.StringVar(&o.resolvConf, "resolv-conf", o.resolvConf, "resolver configuration whose name servers no range may contain")
-	o.limits.Register(fl)
+// they may be given before the verb or after it.
+func (o *options) register(fl *cli.Flags) {
+	fl.StringVar(&o.config, "config", o.config, "the AnyIP ranges file (`PATH`); $"+configEnv+", when set, changes the default")
+	fl.StringVar(&o.resolvConf, "resolv-conf", o.resolvConf, "the resolver configuration (`PATH`) whose name servers no range may contain")
+	o.limits.Register(fl.FlagSet)
 }
 
-const usageText = `usage: anyip-routes [flags] up|down|watch|check
+// registerWatch adds watch's own flags, which the documented form also
+// takes before the verb.
+func (o *options) registerWatch(fl *cli.Flags) {
+	fl.DurationVar(&o.resync, "resync", o.resync, "re-read the file and re-check the table this often (`DUR`), as a safety net")
+	fl.StringVar(&o.stateDir, "state-dir", o.stateDir, "keep the last good version of the file in `DIR`, and apply it at start when the file is bad ($STATE_DIRECTORY sets the default)")
+	fl.BoolVar(&o.onLink, "on-link", o.onLink, "answer IPv6 neighbour solicitations for the ranges on the NIC whose subnet holds them, and announce the ranges (gratuitous ARP, unsolicited neighbour advertisements) when added and at start")
+	fl.StringVar(&o.haproxyConfig, "haproxy-config", o.haproxyConfig, "the HAProxy configuration (`PATH`) whose bind addresses are announced first (missing: none)")
+}
 
-  up     apply the ranges file once: add the routes it lacks, remove the
-         ones dropped from it; a file with any error changes nothing
-  down   remove every route anyip installed (proto anyip), and nothing else
-  watch  run as the service: apply the file, then follow its edits and
-         put routes changed by hand back in line; SIGTERM leaves the
-         routes in place
-  check  run the troubleshooting checklist (anyip-routes check -h)
+const usageText = `usage: anyip-routes [flags] up|down|watch|check|help [flags]
+
+Keeps the AnyIP routes (local routes on lo in table local, proto anyip)
+in step with the ranges file, one CIDR (or first-last range) a line.
+
+verbs:
+  up      apply the ranges file once: add the routes it lacks, remove the
+          ones dropped from it; a file with any error changes nothing
+          (--dry-run: say what it would change, change nothing)
+  down    remove every route anyip installed (proto anyip), and nothing else
+  watch   run as the service: apply the file, then follow its edits and
+          put routes changed by hand back in line; SIGTERM leaves the
+          routes in place
+  check   run the troubleshooting checklist
+  help    this text, or a verb's: anyip-routes help VERB
+
+Exit status: 0 done or nothing to change, 1 the file is invalid (nothing
+was changed) or a check failed, 2 usage, 3 the system failed (I/O,
+netlink, permissions).
+
+Example: try an edit before the service applies it
+  anyip-routes up --dry-run
 
 flags (before or after the verb):
 `
+
+var verbUsage = map[string]string{
+	"up": `usage: anyip-routes up [--dry-run] [--output text|json] [flags]
+
+Applies the ranges file once, whole or not at all: a line that does not
+parse, or a range that holds the default gateway, a name server or an
+address on a non-loopback interface, exits 1 naming FILE:LINE, the text
+and what to do, and changes nothing. Prints one line per route added,
+removed or adopted.
+
+With --dry-run nothing is changed: it says what the file would add,
+remove and adopt, or what is wrong with it, as the service would see it.
+
+Exit status: 0 done (or would be), 1 the file is invalid, 2 usage, 3 the
+system failed.
+
+flags:
+`,
+	"down": `usage: anyip-routes down [flags]
+
+Removes every route anyip installed (proto anyip, table local), and
+nothing else. An operator's action: stopping the service never does it.
+
+Exit status: 0 done, 2 usage, 3 the system failed.
+
+flags:
+`,
+	"watch": `usage: anyip-routes watch [--resync DUR] [--state-dir DIR] [--on-link=false]
+                          [--haproxy-config PATH] [flags]
+
+The service (anyip-routes.service, Type=notify): applies the file, then
+follows its edits (in place, rename, delete and re-create) and puts
+routes changed by hand back in line. A bad file keeps the routes of the
+last good version, and says why in systemctl status. SIGTERM leaves every
+route in place; SIGHUP re-reads the file.
+
+Exit status: 0 stopped by a signal, 2 usage, 3 it cannot watch at all.
+
+flags:
+`,
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defConfig := cfgfile.DefaultPath
 	if env := os.Getenv(configEnv); env != "" {
 		defConfig = env
 	}
-	o := options{limits: cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6), lock: runlock.Path()}
-	fl, usage := newFlags(name, usageText, stderr)
-	o.config, o.resolvConf = defConfig, sysfacts.DefaultResolvConf
+	o := options{
+		limits:     cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6),
+		lock:       runlock.Path(),
+		config:     defConfig,
+		resolvConf: sysfacts.DefaultResolvConf,
+		resync:     60 * time.Second,
+		// systemd's StateDirectory= sets $STATE_DIRECTORY for the service;
+		// by hand (and in tests) nothing is kept unless asked for.
+		stateDir:      os.Getenv("STATE_DIRECTORY"),
+		onLink:        true,
+		haproxyConfig: haproxycfg.DefaultPath,
+	}
+	fl := cli.NewFlags(name, usageText)
 	o.register(fl)
-	fl.DurationVar(&o.resync, "resync", 60*time.Second, "watch: re-read the file and re-check the table this often, as a safety net")
-	// systemd's StateDirectory= sets $STATE_DIRECTORY for the service;
-	// by hand (and in tests) nothing is kept unless asked for.
-	fl.StringVar(&o.stateDir, "state-dir", os.Getenv("STATE_DIRECTORY"), "watch: keep the last good version of the file here, and apply it at start when the file is bad (default $STATE_DIRECTORY)")
-
-	fl.BoolVar(&o.onLink, "on-link", true, "watch: answer IPv6 neighbour solicitations for the ranges on the NIC whose subnet holds them, and announce the ranges (gratuitous ARP, unsolicited neighbour advertisements) when added and at start")
-	fl.StringVar(&o.haproxyConfig, "haproxy-config", haproxycfg.DefaultPath, "watch: HAProxy configuration whose bind addresses are announced first (missing: none)")
+	o.registerWatch(fl)
+	version := fl.Bool("version", false, "print the version and exit")
 
 	// Flags may come before the verb (the documented form) or after it.
-	if code, ok := parse(fl, args); !ok {
-		return code
+	if p := fl.Parse(args, stdout, stderr); p.Done {
+		return p.Code
+	}
+	if *version {
+		fmt.Fprintln(stdout, cli.VersionLine(name))
+		return cli.ExitOK
 	}
 	if fl.NArg() == 0 {
-		return usage("no verb given")
+		return fl.Usage(args, stdout, stderr, "no verb given: up, down, watch, check or help")
 	}
-	verb := fl.Arg(0)
-	if verb == "check" { // flags of its own: see check.go
-		return runCheck(ctx, o, fl.Args()[1:], stdout, stderr)
+	verb, rest := fl.Arg(0), fl.Args()[1:]
+	switch verb {
+	case "check": // flags of its own: see check.go
+		return runCheck(ctx, o, rest, stdout, stderr)
+	case "help":
+		return help(fl, rest, stdout, stderr)
+	case "up", "down", "watch":
+	default:
+		return fl.Usage(args, stdout, stderr, "unknown verb %q: up, down, watch, check or help", finding.Clip(verb))
 	}
-	if code, ok := parse(fl, fl.Args()[1:]); !ok {
-		return code
+
+	vf := cli.NewFlags(name+" "+verb, verbUsage[verb])
+	o.register(vf)
+	var dryRun bool
+	output := cli.Format("text")
+	switch verb {
+	case "up":
+		vf.BoolVar(&dryRun, "dry-run", false, "say what the file would change, or what is wrong with it; change nothing")
+		vf.Var(&output, "output", "report `text|json`")
+	case "watch":
+		o.registerWatch(vf)
 	}
-	if fl.NArg() > 0 {
-		return usage("unexpected argument %q after %s", finding.Clip(fl.Arg(0)), verb)
+	if p := vf.Parse(rest, stdout, stderr); p.Done {
+		return p.Code
+	}
+	if vf.NArg() > 0 {
+		return vf.Usage(args, stdout, stderr, "unexpected argument %q after %s", finding.Clip(vf.Arg(0)), verb)
 	}
 	if err := o.limits.Validate(); err != nil {
-		return usage("%v", err)
+		return vf.Usage(args, stdout, stderr, "%v", err)
 	}
 	if o.resync <= 0 {
-		return usage("--resync must be positive")
+		return vf.Usage(args, stdout, stderr, "--resync must be positive")
 	}
 
 	switch verb {
 	case "up":
-		return up(ctx, o, stdout, stderr)
+		return up(ctx, o, upMode{dryRun: dryRun, json: output == "json"}, stdout, stderr)
 	case "down":
 		return down(ctx, o, stdout, stderr)
-	case "watch":
-		return serve(ctx, o, stderr)
 	}
-	return usage("unknown verb %q", finding.Clip(verb))
+	return serve(ctx, o, stderr)
+}
+
+// help prints the general usage, or a verb's.
+func help(top *cli.Flags, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		top.WriteUsage(stdout)
+		return cli.ExitOK
+	}
+	if len(args) > 1 {
+		return top.Usage(args, stdout, stderr, "help takes one verb")
+	}
+	switch args[0] {
+	case "up", "down", "watch", "check":
+		return run(context.Background(), []string{args[0], "--help"}, stdout, stderr)
+	}
+	return top.Usage(args, stdout, stderr, "no verb %q: up, down, watch, check", finding.Clip(args[0]))
 }
 
 // cliLockWait bounds how long up and down wait for another run (first
@@ -158,52 +233,138 @@ func lockRun(ctx context.Context, o options) (*runlock.Lock, error) {
 	return l, err
 }
 
-// up reconciles once.
-func up(ctx context.Context, o options, stdout, stderr io.Writer) int {
+// upMode is how up was asked to run.
+type upMode struct {
+	dryRun bool // say what would change; change nothing
+	json   bool // --output json
+}
+
+// upReport is up's JSON: the names first boot's report uses for the same
+// things (mode, result, config, findings, routes).
+type upReport struct {
+	Schema   int           `json:"schema"`
+	Mode     string        `json:"mode"`   // apply, dry-run
+	Result   string        `json:"result"` // ok, unchanged, invalid, failed
+	Config   string        `json:"config"`
+	Findings finding.List  `json:"findings"`
+	Routes   routes.Report `json:"routes"`
+	Error    string        `json:"error,omitempty"`
+	// FindingsOmitted counts the findings past the first 1000.
+	FindingsOmitted int `json:"findings_omitted,omitempty"`
+}
+
+// maxJSONFindings bounds the findings of a JSON report, as first boot's.
+const maxJSONFindings = 1000
+
+// up reconciles once or, with --dry-run, says what reconciling would do.
+func up(ctx context.Context, o options, m upMode, stdout, stderr io.Writer) int {
+	rep := upReport{Schema: cli.SchemaVersion, Mode: "apply", Config: o.config, Findings: finding.List{}}
+	if m.dryRun {
+		rep.Mode = "dry-run"
+	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
-	fail := func(code int, format string, a ...any) int {
-		out.Flush()
-		fmt.Fprintf(stderr, name+": "+format+"\n", a...)
+	finish := func(code int) int {
+		if m.json {
+			var omitted int
+			rep.Findings, omitted = rep.Findings.Head(maxJSONFindings)
+			rep.FindingsOmitted = omitted
+			cli.WriteJSON(out, rep)
+		}
 		return code
+	}
+	fail := func(code int, err error) int {
+		rep.Result, rep.Error = "failed", err.Error()
+		if !m.json {
+			out.Flush()
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		}
+		return finish(code)
 	}
 
 	// From reading the file to the last route change: a first boot that
-	// writes the file meanwhile must not have its ranges undone.
-	lock, err := lockRun(ctx, o)
-	if err != nil {
-		return fail(cli.ExitSystem, "%v", err)
+	// writes the file meanwhile must not have its ranges undone. A dry
+	// run changes nothing and reads the table once: no lock.
+	if !m.dryRun {
+		lock, err := lockRun(ctx, o)
+		if err != nil {
+			return fail(cli.ExitSystem, err)
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
 	l, err := load(o)
 	if err != nil {
-		return fail(cli.ExitSystem, "%v", err)
+		return fail(cli.ExitSystem, err)
 	}
-	cli.WriteFindings(out, l.findings)
+	if l.findings != nil {
+		rep.Findings = l.findings
+	}
+	if !m.json {
+		cli.WriteFindings(out, l.findings)
+	}
 	if l.findings.HasErrors() {
-		fmt.Fprintf(out, "%s: %s is invalid (%s); nothing was changed\n", name, o.config, cli.Summary(l.findings))
-		return cli.ExitInvalid
+		rep.Result = "invalid"
+		if !m.json {
+			fmt.Fprintf(out, "%s: %s is invalid (%s); nothing was changed\n", name, o.config, cli.Summary(l.findings))
+		}
+		return finish(cli.ExitInvalid)
 	}
 
 	table, err := routes.Open()
 	if err != nil {
-		return fail(cli.ExitSystem, "%v", err)
+		return fail(cli.ExitSystem, err)
 	}
 	defer table.Close()
-	plan, res, err := table.Reconcile(l.desired)
-	ch := routes.ChangesOf(plan, res)
-	for _, c := range ch.List {
-		fmt.Fprintf(out, "%s %s\n", c.Verb, c.Prefix)
-	}
-	if err != nil {
-		return fail(cli.ExitSystem, "%v", err)
-	}
-	if ch.Empty() {
-		fmt.Fprintf(out, "nothing changed: %s in place\n", countRanges(len(l.desired)))
+	if m.dryRun {
+		cur, err := table.List()
+		if err != nil {
+			return fail(cli.ExitSystem, fmt.Errorf("read table local: %w", err))
+		}
+		rep.Routes = routes.ReportOfPlan(routes.Diff(l.desired, cur))
 	} else {
-		fmt.Fprintf(out, "%s in place: %s\n", countRanges(len(l.desired)), ch.Summary())
+		plan, res, err := table.Reconcile(l.desired)
+		rep.Routes = routes.ReportOf(routes.ChangesOf(plan, res), len(plan.Keep)+len(plan.Kernel))
+		if err != nil {
+			if !m.json {
+				writeRouteLines(out, rep.Routes, "")
+			}
+			return fail(cli.ExitSystem, err)
+		}
+	}
+	rep.Result = "ok"
+	if rep.Routes.Empty() {
+		rep.Result = "unchanged"
+	}
+	if m.json {
+		return finish(cli.ExitOK)
+	}
+	rt := rep.Routes
+	counts := fmt.Sprintf("%d added, %d adopted, %d removed, %d kept", len(rt.Added), len(rt.Adopted), len(rt.Removed), rt.Kept)
+	switch {
+	case m.dryRun && rt.Empty():
+		fmt.Fprintf(out, "dry run: nothing would change; %s in place\n", countRanges(rt.InPlace()))
+	case m.dryRun:
+		writeRouteLines(out, rt, "would be ")
+		fmt.Fprintf(out, "dry run: would be %s, leaving %s in place; nothing was changed\n", counts, countRanges(rt.InPlace()))
+	case rt.Empty():
+		fmt.Fprintf(out, "nothing changed: %s in place\n", countRanges(rt.InPlace()))
+	default:
+		writeRouteLines(out, rt, "")
+		fmt.Fprintf(out, "%s in place: %s\n", countRanges(rt.InPlace()), counts)
 	}
 	return cli.ExitOK
+}
+
+// writeRouteLines prints a line per range added, adopted or removed.
+func writeRouteLines(w io.Writer, r routes.Report, prefix string) {
+	for _, l := range []struct {
+		verb string
+		ps   []string
+	}{{routes.Adopted, r.Adopted}, {routes.Added, r.Added}, {routes.Removed, r.Removed}} {
+		for _, p := range l.ps {
+			fmt.Fprintf(w, "%s%s %s\n", prefix, l.verb, p)
+		}
+	}
 }
 
 // down removes our routes.

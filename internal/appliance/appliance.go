@@ -153,7 +153,13 @@ type Config struct {
 	PermitRootLogin bool
 	CACert          string
 	CAKey           Secret
+	// invalid are the keys whose value did not parse (in whole or in
+	// part): what follows only from that error is not reported again.
+	invalid map[string]bool
 }
+
+// Invalid reports whether key's value did not parse.
+func (c Config) Invalid(key string) bool { return c.invalid[key] }
 
 // Properties is the normalized view of the raw OVF properties: only the
 // keys the configurator reads, each trimmed, missing ones filled with the

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go4.org/netipx"
-
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/ovf"
@@ -42,6 +40,14 @@ func FromProperties(raw map[string]string) (Config, Properties, finding.List) {
 	}
 	c.CACert, c.CAKey = r.ca(KeyCACert, KeyCAKey)
 	r.nameserverCount(KeyNameservers, len(c.Nameservers))
+	for _, f := range r.findings {
+		if f.Severity == finding.Error {
+			if c.invalid == nil {
+				c.invalid = map[string]bool{}
+			}
+			c.invalid[f.Where] = true
+		}
+	}
 	return c, p, r.findings
 }
 
@@ -205,9 +211,15 @@ func (r *reader) nameserverCount(key string, n int) {
 func (r *reader) prefixList(key string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, item := range splitRanges(r.props[key]) {
-		p, hint, err := ParsePrefix(item)
-		if err != nil {
-			r.fail(key, item, hint, "%v", err)
+		p, hint, err := ParsePrefix(item.text)
+		switch {
+		case err == nil && item.typed != item.text:
+			// One mistake, one finding: "10.0.0.0 /24" is a stray space,
+			// not an address without a length and a length without one.
+			r.fail(key, item.typed, fmt.Sprintf("did you mean %s?", item.text), "has a space next to the /")
+			continue
+		case err != nil:
+			r.fail(key, item.text, hint, "%v", err)
 			continue
 		}
 		out = append(out, p)
@@ -215,13 +227,30 @@ func (r *reader) prefixList(key string) []netip.Prefix {
 	return out
 }
 
+// rangeItem is one entry of a list of ranges: as typed, and with the
+// spaces around its / taken out.
+type rangeItem struct{ typed, text string }
+
 // splitRanges is SplitList that keeps "a - b" together, so an address
-// range typed with spaces gets the range hint rather than three errors.
-func splitRanges(v string) []string {
-	return SplitList(spacedDash.ReplaceAllString(v, "-"))
+// range typed with spaces gets the range hint rather than three errors,
+// and "a / n" together, so a stray space is named as such.
+func splitRanges(v string) []rangeItem {
+	v = spacedDash.ReplaceAllString(v, "-")
+	var out []rangeItem
+	for _, typed := range SplitList(spacedSlash.ReplaceAllStringFunc(v, func(m string) string {
+		return strings.NewReplacer(" ", "\x00", "\t", "\x01").Replace(m)
+	})) {
+		typed = strings.NewReplacer("\x00", " ", "\x01", "\t").Replace(typed)
+		text := strings.Join(strings.Fields(typed), "")
+		out = append(out, rangeItem{typed, text})
+	}
+	return out
 }
 
-var spacedDash = regexp.MustCompile(`\s*-\s*`)
+var (
+	spacedDash  = regexp.MustCompile(`\s*-\s*`)
+	spacedSlash = regexp.MustCompile(`[ \t]+/[ \t]*|/[ \t]+`)
+)
 
 // ParsePrefix reads one CIDR as an operator typed it. On failure it
 // returns a hint that says what to write instead.
@@ -246,9 +275,14 @@ func ParsePrefix(s string) (netip.Prefix, string, error) {
 	if strings.Contains(s, "%") {
 		return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
 	}
-	if from, to, rerr := ipx.ParseRange(s); rerr == nil {
-		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(netipx.IPRangeFrom(from, to).Prefixes()),
-			fmt.Errorf("is an address range, not a CIDR")
+	// "first-last" that is exactly one CIDR is that CIDR, as in the
+	// ranges file; any other range names the CIDRs to write.
+	if cover, ok := ipx.RangePrefix(s); ok {
+		if len(cover) == 1 {
+			return cover[0], "", nil
+		}
+		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(cover),
+			fmt.Errorf("is an address range that is not one CIDR")
 	}
 	if a, aerr := netip.ParseAddr(s); aerr == nil {
 		return netip.Prefix{}, fmt.Sprintf("for this one address write %s/%d", a, a.BitLen()),
@@ -260,6 +294,9 @@ func ParsePrefix(s string) (netip.Prefix, string, error) {
 			return netip.Prefix{}, fmt.Sprintf("the prefix length after / must be a number from 0 to %d", addr.BitLen()),
 				fmt.Errorf("has a bad prefix length %q", bits)
 		}
+	}
+	if p, ok := ipx.ShortIPv4(s); ok {
+		return netip.Prefix{}, fmt.Sprintf("did you mean %s?", p), fmt.Errorf("has an address of fewer than four numbers")
 	}
 	return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26",
 		fmt.Errorf("is not a CIDR: %s", reason(err))

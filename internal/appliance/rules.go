@@ -23,12 +23,17 @@ func (c Config) Rules() validate.Rules {
 	for _, a := range c.Nameservers {
 		r.Forbidden = append(r.Forbidden, validate.Point{Addr: a, What: "a name server", Where: KeyNameservers})
 	}
+	known := true // every NIC's network is known
 	for _, n := range c.NICs {
 		if n.Static() {
 			r.Forbidden = append(r.Forbidden, validate.Point{Addr: n.Addr.Addr(), What: "the appliance's " + n.Role + " address", Where: n.Key})
 			r.Attached = append(r.Attached, validate.Network{Prefix: n.Subnet(), What: "the " + n.Role + " network", Where: n.Key})
 		}
+		known = known && !c.Invalid(n.Key)
 	}
+	// A range "outside every attached network" may be inside the one
+	// whose address did not parse: that error says all there is.
+	r.AttachedUnknown = !known
 	for _, p := range c.AdditionalNetworks {
 		r.Avoid = append(r.Avoid, validate.Network{Prefix: p.Masked(), What: "an additional workload network (backends)", Where: KeyAdditionalNetworks})
 	}
@@ -42,7 +47,7 @@ func (c Config) Check() finding.List {
 	var static []NIC
 	for _, n := range c.NICs {
 		if !n.Static() {
-			if n.Gateway.IsValid() {
+			if n.Gateway.IsValid() && !c.Invalid(n.Key) {
 				fs = append(fs, finding.Warnf(n.GatewayKey, n.Gateway.String(),
 					fmt.Sprintf("set %s too, or clear the gateway", n.Key),
 					"is ignored: %s is empty, so the %s NIC uses DHCP", n.Key, n.Role))
@@ -78,7 +83,7 @@ func (c Config) Check() finding.List {
 			}
 		}
 	}
-	if len(c.ServiceRanges) == 0 {
+	if len(c.ServiceRanges) == 0 && !c.Invalid(KeyServiceRanges) {
 		fs = append(fs, finding.Warnf(KeyServiceRanges, "", "add the VIP ranges the control plane hands out, e.g. 192.168.30.128/26",
 			"is empty: HAProxy cannot serve a virtual server until a range is added"))
 	}

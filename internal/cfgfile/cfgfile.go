@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/textfile"
 )
 
@@ -45,6 +46,10 @@ type File struct {
 	// Begin and End are the 1-based lines of the block markers, 0 when
 	// the file has no block (a new file, or one from the old appliance).
 	Begin, End int
+	// Unparsed are the lines that do not parse but whose text still
+	// names a range (its first value, masked): what the operator meant,
+	// for check to say that an address is inside a broken line's range.
+	Unparsed []Entry
 	// data is what was parsed, for Rewrite.
 	data []byte
 }
@@ -88,6 +93,9 @@ func Parse(path string, data []byte) (*File, finding.List) {
 		p, hint, err := ParseLine(line)
 		if err != nil {
 			fs.Add(finding.Errorf(f.Where(n), line, hint, "%v", err))
+			if g, ok := meant(line); ok && len(f.Unparsed) < maxUnparsed {
+				f.Unparsed = append(f.Unparsed, Entry{Line: n, Text: line, Prefix: g})
+			}
 			continue
 		}
 		if first, dup := seen[p]; dup {
@@ -113,6 +121,22 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 		return netip.Prefix{}, "move the comment to a line of its own starting with #",
 			fmt.Errorf("has an inline comment, which the file format does not allow")
 	}
+	// first-last, as the wizard and vSphere with Tanzu write ranges, is
+	// taken when it is exactly one CIDR.
+	if cover, ok := ipx.RangePrefix(line); ok {
+		if len(cover) == 1 {
+			return cover[0], "", nil
+		}
+		return netip.Prefix{}, "write " + ipx.FormatPrefixes(cover) + ", one a line",
+			fmt.Errorf("is an address range that is not one CIDR")
+	}
+	if joined := strings.Join(strings.Fields(line), ""); joined != line && strings.Contains(line, "/") && !strings.ContainsAny(line, ",;") {
+		if p, err := netip.ParsePrefix(joined); err == nil && p.Masked() == p && strings.Count(joined, "/") == 1 {
+			if a, _, _ := strings.Cut(line, "/"); strings.Count(strings.TrimSpace(a), " ") == 0 {
+				return netip.Prefix{}, fmt.Sprintf("did you mean %s?", p), fmt.Errorf("has a space next to the /")
+			}
+		}
+	}
 	if strings.ContainsAny(line, " \t,;") {
 		return netip.Prefix{}, "put one CIDR on each line", fmt.Errorf("holds more than one value")
 	}
@@ -122,6 +146,9 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 	} else {
 		p, err = netip.ParsePrefix(line)
 		if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			if s, ok := ipx.ShortIPv4(line); ok {
+				return netip.Prefix{}, fmt.Sprintf("did you mean %s?", s), fmt.Errorf("has an address of fewer than four numbers")
+			}
 			return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26", fmt.Errorf("is not a CIDR")
 		}
 	}
@@ -129,6 +156,32 @@ func ParseLine(line string) (netip.Prefix, string, error) {
 		return netip.Prefix{}, fmt.Sprintf("did you mean %s?", m), fmt.Errorf("has host bits set")
 	}
 	return p, "", nil
+}
+
+// maxUnparsed bounds File.Unparsed, as findings are bounded.
+const maxUnparsed = 1000
+
+// meant is the range a line that does not parse most likely stands for:
+// its first value (before a space, comma, semicolon or #), masked, or the
+// whole line with its spaces taken out.
+func meant(line string) (netip.Prefix, bool) {
+	first := strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(" \t,;#", r) })
+	for _, c := range []string{strings.Join(strings.Fields(line), ""), firstOf(first)} {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Zone() == "" {
+			return p.Masked(), true
+		}
+		if a, err := netip.ParseAddr(c); err == nil && a.Zone() == "" {
+			return netip.PrefixFrom(a, a.BitLen()), true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func firstOf(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return ss[0]
 }
 
 // Prefixes returns the file's ranges, sorted, without duplicates.

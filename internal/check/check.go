@@ -44,6 +44,11 @@ const (
 	NameService      = "service"
 	NameProbe        = "probe"
 	NameVIP          = "vip"
+	// NameFirstboot, NameHAProxyService and NameJournal ask systemd about
+	// the last first boot, HAProxy's unit, and our units' errors.
+	NameFirstboot      = "firstboot"
+	NameHAProxyService = "haproxy-unit"
+	NameJournal        = "journal"
 )
 
 // Result is what one check found.
@@ -160,6 +165,11 @@ func (r *Report) WriteText(w io.Writer) {
 var words = map[Status]string{Fail: "failed", Error: "could not run", Warn: "warned", Pass: "passed", Skip: "skipped"}
 
 // WriteJSON prints the report for machines.
-func (r *Report) WriteJSON(w io.Writer) error { return cli.WriteJSON(w, r) }
+func (r *Report) WriteJSON(w io.Writer) error {
+	return cli.WriteJSON(w, struct {
+		Schema int `json:"schema"`
+		*Report
+	}{cli.SchemaVersion, r})
+}
 
 // plural says "1 range", "2 ranges".

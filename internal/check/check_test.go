@@ -537,7 +537,7 @@ func TestPlanVIPs(t *testing.T) {
 		"    bind :::443 v6only",
 		"    bind *:8443",
 	)
-	targets, idle := PlanVIPs(hc, ranges)
+	targets, idle := PlanVIPs(hc, ranges, nil)
 	var got []string
 	for _, t := range targets {
 		got = append(got, t.AddrPort.String()+" "+t.Range.String()+" "+t.Frontend)
@@ -554,11 +554,11 @@ func TestPlanVIPs(t *testing.T) {
 	}
 	// No wildcard: ranges nothing binds in are idle. An IPv6 wildcard
 	// without v6only takes IPv4 too.
-	targets, idle = PlanVIPs(parseHA(t, "frontend a", "    bind 10.20.0.130:80"), ranges)
+	targets, idle = PlanVIPs(parseHA(t, "frontend a", "    bind 10.20.0.130:80"), ranges, nil)
 	if len(targets) != 1 || !slices.Equal(idle, pfx("10.20.0.192/26", "fd00:20::1:0/112", "fd00:20::2:0/112")) {
 		t.Errorf("targets %v idle %v", targets, idle)
 	}
-	targets, _ = PlanVIPs(parseHA(t, "frontend a", "    bind [::]:80"), pfx("10.20.0.128/26"))
+	targets, _ = PlanVIPs(parseHA(t, "frontend a", "    bind [::]:80"), pfx("10.20.0.128/26"), nil)
 	if len(targets) != 1 || targets[0].AddrPort.String() != "10.20.0.129:80" {
 		t.Errorf("v4v6 wildcard: %v", targets)
 	}
@@ -567,7 +567,7 @@ func TestPlanVIPs(t *testing.T) {
 func TestVIP(t *testing.T) {
 	ranges := pfx("10.20.0.128/26", "10.20.0.192/26")
 	hc := parseHA(t, "frontend web", "    bind 10.20.0.130:80", "    bind 10.20.0.131:443")
-	targets, idle := PlanVIPs(hc, ranges)
+	targets, idle := PlanVIPs(hc, ranges, nil)
 	dial := func(_ context.Context, ap netip.AddrPort, _ time.Duration) error {
 		if ap.Port() == 443 {
 			return errors.New("dial tcp 10.20.0.131:443: connect: connection refused")
@@ -704,4 +704,76 @@ func TestOnLink(t *testing.T) {
 		t.Errorf("probe of fd00:20::1:0/120 on %q, want eth0 (the responder's NIC)", plan[0].Iface)
 	}
 	wantResult(t, OnLink(nil, f), Skip, "no ranges")
+}
+
+// A local route on lo the file does not list (proto boot, static, by
+// hand) makes the appliance answer for its addresses: a warning naming it
+// and how to remove it. The kernel's own and loopback are not counted.
+func TestRoutesNotInTheFile(t *testing.T) {
+	f := mustCfg(t, "10.20.0.0/28")
+	cur := routes.Current{
+		Ours: pfx("10.20.0.0/28"),
+		Foreign: []routes.Route{
+			{Prefix: netip.MustParsePrefix("192.168.99.0/24"), Protocol: 3},
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Protocol: 2},
+			{Prefix: netip.MustParsePrefix("10.9.9.9/32"), Protocol: 2},
+		},
+	}
+	r := Routes(f, cur, true)
+	wantResult(t, r, Warn, "1 of 1 range in table local (1 proto anyip); 1 local route on lo not in the file",
+		"192.168.99.0/24: a local route on lo (proto boot) that the file does not list: the appliance answers for its addresses")
+	if len(r.Details) != 1 {
+		t.Errorf("details %q", r.Details)
+	}
+	if want := "if the appliance should not answer for 192.168.99.0/24, remove the route (`ip route del local 192.168.99.0/24 dev lo table local`); if it should, add it to the ranges file"; r.Hint != want {
+		t.Errorf("hint %q\nwant %q", r.Hint, want)
+	}
+}
+
+// A bind inside the range of a line that does not parse is named with
+// that line, not as "outside every range", and each failing item gets the
+// hint that is written for what failed, and only that.
+func TestHAProxyNamesTheBrokenLine(t *testing.T) {
+	f, fs := cfgfile.Parse(cfgPath, []byte("10.20.0.128/26\n10.20.1.70/26\n"))
+	if !fs.HasErrors() || len(f.Unparsed) != 1 {
+		t.Fatalf("findings %v, unparsed %v", fs, f.Unparsed)
+	}
+	sys := sysWith(nil, []string{"10.20.0.128/26"})
+	sys.Unparsed, sys.Config = f.Unparsed, cfgPath
+	hc := parseHA(t, "frontend web", "    bind 10.20.1.80:80", "frontend ok", "    bind 10.20.0.130:80")
+	r := HAProxy(hc, f.Prefixes(), sys)
+	wantResult(t, r, Fail, "1 frontend of 2 would fail to bind",
+		"frontend web (/etc/haproxy/haproxy.cfg:2): 10.20.1.80:80 is inside 10.20.1.64/26, the range of "+cfgPath+":2, which does not parse (config check): cannot bind until that line is fixed")
+	if r.Hint != "fix the ranges file's lines named above (config check)" {
+		t.Errorf("hint %q", r.Hint)
+	}
+
+	hc = parseHA(t, "frontend a", "    bind 10.30.0.1:80")
+	if r := HAProxy(hc, f.Prefixes(), sys); r.Hint != "add a range holding the addresses outside every range to the ranges file, or move those frontends to a VIP inside a range" {
+		t.Errorf("hint for an address outside every range: %q", r.Hint)
+	}
+	hc = parseHA(t, "frontend a", "    bind 10.20.0.300:80")
+	if r := HAProxy(hc, f.Prefixes(), sys); r.Hint != "fix or remove the malformed bind lines" {
+		t.Errorf("hint for a malformed bind: %q", r.Hint)
+	}
+}
+
+// The vip check never connects to a gateway or a name server: behind a
+// wildcard bind it takes the range's first usable address that is
+// neither, and a bind on one is not a target.
+func TestPlanVIPsAvoidsGateways(t *testing.T) {
+	gw := netip.MustParseAddr("10.20.0.129")
+	avoid := func(a netip.Addr) bool { return a == gw || a == netip.MustParseAddr("10.20.0.130") }
+	targets, idle := PlanVIPs(parseHA(t, "frontend a", "    bind :80"), pfx("10.20.0.128/26"), avoid)
+	if len(targets) != 1 || targets[0].AddrPort.String() != "10.20.0.131:80" || len(idle) != 0 {
+		t.Errorf("targets %+v, idle %v", targets, idle)
+	}
+	targets, idle = PlanVIPs(parseHA(t, "frontend a", "    bind 10.20.0.129:80"), pfx("10.20.0.128/26"), avoid)
+	if len(targets) != 0 || len(idle) != 1 {
+		t.Errorf("a bind on the gateway: targets %+v, idle %v", targets, idle)
+	}
+	targets, idle = PlanVIPs(parseHA(t, "frontend a", "    bind :80"), pfx("10.20.0.129/32"), avoid)
+	if len(targets) != 0 || len(idle) != 1 {
+		t.Errorf("a range of the gateway alone: targets %+v, idle %v", targets, idle)
+	}
 }

@@ -110,6 +110,25 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 	for _, p := range plan.Kernel {
 		r.Details = append(r.Details, fmt.Sprintf("%s: present as a kernel route (an address on lo)", where(p)))
 	}
+	// Local routes on lo the file does not list make the appliance answer
+	// for their addresses too, silently: worth a warning, not a failure
+	// (127.0.0.0/8 and the kernel's own are not counted).
+	listed := make(map[netip.Prefix]bool, len(f.Entries))
+	for _, e := range f.Entries {
+		listed[e.Prefix] = true
+	}
+	var strays []string
+	for _, fr := range cur.Foreign {
+		if fr.Protocol == routes.ProtoKernel || listed[fr.Prefix] || fr.Prefix.Addr().IsLoopback() {
+			continue
+		}
+		strays = append(strays, fr.Prefix.String())
+		r.Details = append(r.Details, fmt.Sprintf("%s: a local route on lo (proto %s) that the file does not list: the appliance answers for its addresses", fr.Prefix, routes.ProtoString(fr.Protocol)))
+	}
+	strayHint := ""
+	if len(strays) > 0 {
+		strayHint = fmt.Sprintf("if the appliance should not answer for %s, remove the route (`ip route del local %s dev lo table local`); if it should, add it to the ranges file", strings.Join(strays, ", "), strays[0])
+	}
 	present := len(plan.Keep) + len(plan.Adopt) + len(plan.Kernel)
 	total := present + len(plan.Add)
 	var how []string
@@ -126,6 +145,10 @@ func Routes(f *cfgfile.File, cur routes.Current, fileOK bool) Result {
 		r.Summary = fmt.Sprintf("%d of %s in table local", present, cli.Plural(total, "range"))
 		if len(how) > 0 {
 			r.Summary += " (" + strings.Join(how, ", ") + ")"
+		}
+		if len(strays) > 0 {
+			r.Status, r.Hint = Warn, strayHint
+			r.Summary += fmt.Sprintf("; %s on lo not in the file", cli.Plural(len(strays), "local route"))
 		}
 		return r
 	}
@@ -204,6 +227,11 @@ type System struct {
 	// NonlocalBind4 and NonlocalBind6 are net.ipv4.ip_nonlocal_bind and
 	// net.ipv6.ip_nonlocal_bind: binding any address succeeds.
 	NonlocalBind4, NonlocalBind6 bool
+	// Unparsed are the ranges file's lines that do not parse but name a
+	// range, and Config the file: an address inside one is named with
+	// its line rather than as "outside every range".
+	Unparsed []cfgfile.Entry
+	Config   string
 }
 
 // HAProxy is check 4: every bind address of every frontend and listen
@@ -217,10 +245,11 @@ type System struct {
 func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 	r := Result{Name: NameHAProxy}
 	var fails, warns []string
+	// What failed, for a hint that speaks of these failures only.
+	var malformed, outside, unparsed, ipv6Bind bool
 	failing := map[string]bool{} // frontends that would not bind
 	var failOrder []string
 	nAddrs, nSockets := 0, 0
-	ipv6Routed := false
 	for _, b := range hc.Binds {
 		section := finding.Clip(b.Section.String())
 		fe := fmt.Sprintf("%s (%s:%d)", section, hc.Path, b.Line)
@@ -232,6 +261,7 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 			}
 		}
 		if b.Err != nil {
+			malformed = true
 			fail(fmt.Sprintf("%q: %v", finding.Clip(b.Text), b.Err))
 			continue
 		}
@@ -242,6 +272,7 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 				nSockets++
 				continue
 			case haproxycfg.Invalid:
+				malformed = true
 				fail(fmt.Sprintf("bind %v", a.Err))
 				continue
 			case haproxycfg.Unresolved:
@@ -268,7 +299,7 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 			routed := sys.Routed != nil && sys.Routed(a.IP)
 			switch {
 			case inRange && v6 && !freebind:
-				ipv6Routed = true
+				ipv6Bind = true
 				fail(fmt.Sprintf("%s is inside a range, but the kernel binds an IPv6 address only when it is assigned to an interface, not when it is routed to lo (AnyIP): cannot bind", ap))
 			case inRange && sys.Routed != nil && !routed:
 				warns = append(warns, fmt.Sprintf("%s: %s is inside a range whose route is missing (routes check): HAProxy cannot bind it until the route is back", fe, ap))
@@ -282,6 +313,12 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 			case nonlocal:
 				warns = append(warns, fmt.Sprintf("%s: %s is outside every range; HAProxy will bind it (%s) but no traffic for it arrives here", fe, ap, knob))
 			default:
+				if e, ok := holding(sys.Unparsed, a.IP); ok {
+					unparsed = true
+					fail(fmt.Sprintf("%s is inside %s, the range of %s:%d, which does not parse (config check): cannot bind until that line is fixed", ap, e.Prefix, sys.Config, e.Line))
+					continue
+				}
+				outside = true
 				fail(fmt.Sprintf("%s is outside every range and not held by this system: cannot bind", ap))
 			}
 		}
@@ -296,10 +333,20 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 		r.Status = Fail
 		r.Summary = fmt.Sprintf("%s of %d would fail to bind, so HAProxy will not start: %s",
 			cli.Plural(len(failOrder), "frontend"), frontends, strings.Join(failOrder, ", "))
-		r.Hint = "add a range holding these addresses to the ranges file, or move the frontends to a VIP inside a range; fix or remove malformed bind lines"
-		if ipv6Routed {
-			r.Hint += "; for IPv6 VIPs set net.ipv6.ip_nonlocal_bind=1 (a file in /etc/sysctl.d/), or add `transparent` to their bind lines"
+		var todo []string
+		if unparsed {
+			todo = append(todo, "fix the ranges file's lines named above (config check)")
 		}
+		if outside {
+			todo = append(todo, "add a range holding the addresses outside every range to the ranges file, or move those frontends to a VIP inside a range")
+		}
+		if malformed {
+			todo = append(todo, "fix or remove the malformed bind lines")
+		}
+		if ipv6Bind {
+			todo = append(todo, "for the IPv6 VIPs inside a range set net.ipv6.ip_nonlocal_bind=1 (a file in /etc/sysctl.d/), or add `transparent` to their bind lines")
+		}
+		r.Hint = strings.Join(todo, "; ")
 	case len(warns) > 0:
 		r.Status = Warn
 		r.Summary = fmt.Sprintf("%s: %s to look at", hc.Path, cli.Plural(len(warns), "bind address"))
@@ -313,6 +360,16 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 		}
 	}
 	return r
+}
+
+// holding returns the first entry whose range holds a.
+func holding(es []cfgfile.Entry, a netip.Addr) (cfgfile.Entry, bool) {
+	for _, e := range es {
+		if e.Prefix.Contains(a) {
+			return e, true
+		}
+	}
+	return cfgfile.Entry{}, false
 }
 
 func addrPort(a haproxycfg.Addr) string {

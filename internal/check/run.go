@@ -15,8 +15,10 @@ import (
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/probe"
 	"github.com/anyip/anyip/internal/routes"
+	"github.com/anyip/anyip/internal/state"
 	"github.com/anyip/anyip/internal/sysfacts"
 	"github.com/anyip/anyip/internal/textfile"
+	"github.com/anyip/anyip/internal/validate"
 )
 
 // Options are the inputs of a whole run.
@@ -50,6 +52,10 @@ type Options struct {
 	// them. Kernel answers them (SystemKernel when nil).
 	NetworkDir string
 	Kernel     Kernel
+
+	// StateDir holds first boot's record of its last applied run
+	// (state.DefaultDir when empty).
+	StateDir string
 }
 
 // Run runs the checklist on the running system.
@@ -69,25 +75,30 @@ func Run(ctx context.Context, o Options) *Report {
 	fileOK := res.Status == Pass || res.Status == Warn
 	ranges := f.Prefixes()
 
+	// 3. The safety net, first: a file it refuses is one the service
+	// refuses whole, which the routes check's hint must know.
+	facts, factsErr := sysfacts.Gather(o.ResolvConf)
+	var unsafe func(netip.Prefix) bool
+	var safe Result
+	if factsErr != nil {
+		safe = Result{Name: NameSafety, Status: Error, Summary: "cannot read the system's addresses, routes and name servers: " + factsErr.Error()}
+	} else {
+		safe, unsafe = safety(f, facts, o.MinBits4, o.MinBits6)
+	}
+
 	// 2. The table.
 	cur, tableErr := listTable()
 	if tableErr != nil {
 		rs = append(rs, Result{Name: NameRoutes, Status: Error, Summary: "cannot read table local: " + tableErr.Error(),
 			Hint: "run the check as root, on the appliance"})
 	} else {
-		rs = append(rs, Routes(f, cur, fileOK))
-	}
-
-	// 3. The safety net.
-	facts, factsErr := sysfacts.Gather(o.ResolvConf)
-	var unsafe func(netip.Prefix) bool
-	if factsErr != nil {
-		rs = append(rs, Result{Name: NameSafety, Status: Error, Summary: "cannot read the system's addresses, routes and name servers: " + factsErr.Error()})
-	} else {
-		var res Result
-		res, unsafe = safety(f, facts, o.MinBits4, o.MinBits6)
+		res := Routes(f, cur, fileOK)
+		if fileOK && safe.Status == Fail && res.Status == Fail {
+			res.Hint = "the safety check refuses the file, and the service applies nothing from a refused file: fix the ranges it names; then `anyip-routes up --dry-run` says what `up` would do"
+		}
 		rs = append(rs, res)
 	}
+	rs = append(rs, safe)
 
 	// 3b. Which NIC answers for which range on its link.
 	if factsErr != nil {
@@ -99,7 +110,9 @@ func Run(ctx context.Context, o Options) *Report {
 	// 4. HAProxy's binds.
 	hc, res := readHAProxy(o)
 	if hc != nil {
-		res = HAProxy(hc, ranges, system(cur, tableErr == nil))
+		sys := system(cur, tableErr == nil)
+		sys.Unparsed, sys.Config = f.Unparsed, o.Config
+		res = HAProxy(hc, ranges, sys)
 	}
 	rs = append(rs, res)
 
@@ -112,6 +125,23 @@ func Run(ctx context.Context, o Options) *Report {
 
 	// 6. The service.
 	rs = append(rs, unlessInterrupted(ctx, NameService, func() Result { return Service(ctx, o.Service) }))
+	fo := o.Service.unit(FirstbootUnit, NameFirstboot, "the last first boot failed or refused the wizard's settings (its journal says which)", true)
+	rs = append(rs, unlessInterrupted(ctx, NameFirstboot, func() Result {
+		r := Service(ctx, fo)
+		dir := o.StateDir
+		if dir == "" {
+			dir = state.DefaultDir
+		}
+		rec, err := state.Load(dir)
+		if err != nil {
+			r.Details = append(r.Details, "cannot read the record of the last run: "+err.Error())
+			return r
+		}
+		return FirstbootRecord(r, rec, f, dir)
+	}))
+	ho := o.Service.unit(HAProxyUnit, NameHAProxyService, "no VIP is served", false)
+	rs = append(rs, unlessInterrupted(ctx, NameHAProxyService, func() Result { return Service(ctx, ho) }))
+	rs = append(rs, unlessInterrupted(ctx, NameJournal, func() Result { return Journal(ctx, o.Service) }))
 
 	// 7. The neighbours. Probe says itself when it was interrupted, with
 	// what it had heard by then.
@@ -131,7 +161,7 @@ func Run(ctx context.Context, o Options) *Report {
 	if hc == nil {
 		rs = append(rs, Result{Name: NameVIP, Status: Skip, Summary: "no HAProxy configuration to say which VIPs and ports to connect to"})
 	} else {
-		targets, idle := PlanVIPs(hc, ranges)
+		targets, idle := PlanVIPs(hc, ranges, avoidFor(facts))
 		rs = append(rs, unlessInterrupted(ctx, NameVIP, func() Result { return VIP(ctx, targets, idle, probe.TCP, o.DialTimeout) }))
 	}
 
@@ -186,6 +216,17 @@ func unlessInterrupted(ctx context.Context, name string, check func() Result) Re
 func interrupted(name string) Result {
 	return Result{Name: name, Status: Error, Summary: "not run to the end: the check was interrupted",
 		Hint: "run the check again and let it finish"}
+}
+
+// avoidFor reports the addresses the vip check never connects to: the
+// default gateways and the name servers in use.
+func avoidFor(f validate.Facts) func(netip.Addr) bool {
+	var avoid []netip.Addr
+	for _, g := range f.Gateways {
+		avoid = append(avoid, g.Prefix.Addr())
+	}
+	avoid = append(avoid, f.Nameservers...)
+	return func(a netip.Addr) bool { return slices.Contains(avoid, a) }
 }
 
 func listTable() (routes.Current, error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/procgroup"
 )
@@ -22,6 +23,24 @@ type ServiceOptions struct {
 	Systemctl  string // "systemctl", looked up in PATH
 	Journalctl string // "journalctl"; the journal tail is best effort
 	Timeout    time.Duration
+	// Name and Consequence make the item another unit's: its name in the
+	// report, and what stops working when the unit is not running.
+	Name, Consequence string
+	// Restart: the unit is a oneshot that ran at boot, to be restarted
+	// rather than started.
+	Restart bool
+}
+
+// Our units and HAProxy, and the items that ask about them.
+const (
+	FirstbootUnit = "anyip-firstboot.service"
+	HAProxyUnit   = "haproxy.service"
+)
+
+// unitOptions is o for another unit, with the same systemctl.
+func (o ServiceOptions) unit(unit, name, consequence string, restart bool) ServiceOptions {
+	o.Unit, o.Name, o.Consequence, o.Restart = unit, name, consequence, restart
+	return o
 }
 
 // enabledOK are the is-enabled answers of a unit that starts at boot.
@@ -52,7 +71,13 @@ func Service(ctx context.Context, o ServiceOptions) Result {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	r := Result{Name: NameService}
+	if o.Name == "" {
+		o.Name = NameService
+	}
+	if o.Consequence == "" {
+		o.Consequence = "nothing keeps the routes in step with the file"
+	}
+	r := Result{Name: o.Name}
 	if _, err := exec.LookPath(o.Systemctl); err != nil {
 		r.Status, r.Summary = Warn, fmt.Sprintf("cannot ask systemd about %s: %v", o.Unit, err)
 		r.Hint = "check by hand that the service runs, however this system starts services"
@@ -102,12 +127,16 @@ func Service(ctx context.Context, o ServiceOptions) Result {
 	}
 	if !okActive {
 		what = append(what, "not running ("+active+")")
-		todo = append(todo, "systemctl start "+o.Unit, "journalctl -u "+o.Unit+" says why it stopped")
+		start := "systemctl start "
+		if o.Restart {
+			start = "systemctl restart "
+		}
+		todo = append(todo, start+o.Unit, "journalctl -u "+o.Unit+" says why it stopped")
 		for _, l := range journal(ctx, o) {
 			r.Details = append(r.Details, "journal: "+l)
 		}
 	}
-	r.Summary = o.Unit + " is " + strings.Join(what, " and ") + ": nothing keeps the routes in step with the file"
+	r.Summary = o.Unit + " is " + strings.Join(what, " and ") + ": " + o.Consequence
 	r.Hint = strings.Join(todo, "; ")
 	return r
 }
@@ -153,6 +182,50 @@ func systemctl(ctx context.Context, o ServiceOptions, verb string) (string, erro
 		return "unknown", nil
 	}
 	return state, nil
+}
+
+// Journal is the journal item: errors our units logged since boot. A
+// past error may be mended since, so it warns, naming the lines.
+func Journal(ctx context.Context, o ServiceOptions) Result {
+	if o.Journalctl == "" {
+		o.Journalctl = "journalctl"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	r := Result{Name: NameJournal}
+	units := []string{"anyip-network.service", FirstbootUnit, DefaultUnit}
+	args := []string{"-b", "-p", "err", "--no-pager", "-o", "cat", "-n", "20"}
+	for _, u := range units {
+		args = append(args, "-u", u)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var errb bytes.Buffer
+	cmd := procgroup.Command(ctx, o.Journalctl, args...)
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		r.Status, r.Summary = Warn, fmt.Sprintf("cannot read the journal: %v", err)
+		if msg := firstLine(strings.TrimSpace(errb.String())); msg != "" {
+			r.Summary += ": " + finding.Clip(msg)
+		}
+		r.Hint = "run the check as root on the appliance; `journalctl -b -p err -u anyip-firstboot -u anyip-routes` shows the same"
+		return r
+	}
+	for l := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "-- ") {
+			r.Details = append(r.Details, finding.Clip(l))
+		}
+	}
+	if len(r.Details) == 0 {
+		r.Status, r.Summary = Pass, "no errors from anyip-network, anyip-firstboot or anyip-routes since boot"
+		return r
+	}
+	r.Status = Warn
+	r.Summary = fmt.Sprintf("%s from our units since boot (the last 20 at most)", cli.Plural(len(r.Details), "error"))
+	r.Hint = "see whether each still holds (the other items say what is wrong now); `journalctl -b -p warning -u anyip-firstboot -u anyip-routes` shows them in context"
+	return r
 }
 
 // journal returns the last lines the unit logged, best effort.

@@ -26,8 +26,13 @@ const maxVIPTargets = 256
 // range, on its (first) port; for a range no such address is in, the
 // first usable address of the range on the port of a wildcard bind of
 // its family, when there is one. It also returns the ranges nothing binds
-// in.
-func PlanVIPs(hc *haproxycfg.Config, ranges []netip.Prefix) (targets []VIPTarget, idle []netip.Prefix) {
+// in. It never picks an address avoid reports (a gateway, a name server:
+// a range holding one is the safety check's to report, and a connection
+// to it proves nothing about HAProxy); avoid may be nil.
+func PlanVIPs(hc *haproxycfg.Config, ranges []netip.Prefix, avoid func(netip.Addr) bool) (targets []VIPTarget, idle []netip.Prefix) {
+	if avoid == nil {
+		avoid = func(netip.Addr) bool { return false }
+	}
 	seen := map[netip.AddrPort]bool{}
 	covered := map[netip.Prefix]bool{}
 	type wild struct {
@@ -61,6 +66,9 @@ func PlanVIPs(hc *haproxycfg.Config, ranges []netip.Prefix) (targets []VIPTarget
 					}
 				}
 			case haproxycfg.IP:
+				if avoid(a.IP) {
+					continue
+				}
 				for _, p := range ranges {
 					if !p.Contains(a.IP) {
 						continue
@@ -84,11 +92,12 @@ func PlanVIPs(hc *haproxycfg.Config, ranges []netip.Prefix) (targets []VIPTarget
 		if p.Addr().Is4() {
 			w = wild4
 		}
-		if w == nil || len(targets) >= maxVIPTargets {
+		a, ok := sampleAvoiding(p, avoid)
+		if w == nil || !ok || len(targets) >= maxVIPTargets {
 			idle = append(idle, p)
 			continue
 		}
-		targets = append(targets, VIPTarget{netip.AddrPortFrom(sample(p), w.port), p, w.fe})
+		targets = append(targets, VIPTarget{netip.AddrPortFrom(a, w.port), p, w.fe})
 	}
 	return targets, idle
 }
@@ -102,6 +111,18 @@ func sample(p netip.Prefix) netip.Addr {
 		return a.Next()
 	}
 	return a
+}
+
+// sampleAvoiding is sample, or the next address that avoid does not
+// report, looking at 256 addresses at most.
+func sampleAvoiding(p netip.Prefix, avoid func(netip.Addr) bool) (netip.Addr, bool) {
+	a := sample(p)
+	for i := 0; i < 256 && a.IsValid() && p.Contains(a); i, a = i+1, a.Next() {
+		if !avoid(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // Dialer connects to a VIP; probe.TCP in production.

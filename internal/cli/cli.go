@@ -56,6 +56,17 @@ func Logger(w io.Writer, name string) *slog.Logger {
 	return slog.New(h).With("cmd", name)
 }
 
+// ReportLogger is Logger for a command whose report on stdout already
+// says every fact in words (first boot): on a terminal the log would say
+// each one a second time, so it is left out unless verbose (-v) asks for
+// it or ANYIP_LOG_LEVEL is set. The journal and any pipe get it whole.
+func ReportLogger(w io.Writer, name string, verbose bool) *slog.Logger {
+	if f, ok := w.(*os.File); ok && isTerminal(f) && !verbose && os.Getenv("ANYIP_LOG_LEVEL") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return Logger(w, name)
+}
+
 // IsJournal reports whether w is the stream systemd connected to the
 // journal: a file whose device and inode are those JOURNAL_STREAM names
 // ("dev:ino", decimal). Comparing both, as systemd.exec(5) asks, keeps a
@@ -221,7 +232,13 @@ func Plural(n int, s string) string {
 // defaults come from ANYIP_MAX_RANGE and ANYIP_MAX_RANGE6 (the units read
 // them from /etc/default/anyip), so a limit raised once holds at boot, in
 // the service and in check alike.
-type RangeLimits struct{ Bits4, Bits6 int }
+type RangeLimits struct {
+	Bits4, Bits6 int
+	// envErr names a variable that is not a prefix length; it is a usage
+	// error unless the flag it is the default of is given.
+	envErr  [2]error
+	flagSet [2]bool
+}
 
 // Environment variables that set the RangeLimits defaults.
 const (
@@ -230,34 +247,72 @@ const (
 )
 
 // DefaultRangeLimits returns the built-in limits, overridden by the
-// environment. A value that is not a number is kept as -1 so Validate
-// names it rather than silently using the default.
+// environment. A value that is not a number keeps the built-in default
+// and is named by Validate, rather than silently ignored.
 func DefaultRangeLimits(bits4, bits6 int) RangeLimits {
-	l := RangeLimits{bits4, bits6}
-	for _, e := range []struct {
+	l := RangeLimits{Bits4: bits4, Bits6: bits6}
+	for i, e := range []struct {
 		name string
 		dst  *int
-	}{{EnvMaxRange, &l.Bits4}, {EnvMaxRange6, &l.Bits6}} {
-		if v := strings.TrimPrefix(strings.TrimSpace(os.Getenv(e.name)), "/"); v != "" {
-			if _, err := fmt.Sscan(v, e.dst); err != nil {
-				*e.dst = -1
-			}
+		max  int
+	}{{EnvMaxRange, &l.Bits4, 32}, {EnvMaxRange6, &l.Bits6, 128}} {
+		raw := os.Getenv(e.name)
+		v := strings.TrimPrefix(strings.TrimSpace(raw), "/")
+		if v == "" {
+			continue
 		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > e.max {
+			l.envErr[i] = fmt.Errorf("$%s is %q (in the environment; the units read it from /etc/default/anyip): set it to a prefix length from 1 to %d, or remove it for the default /%d",
+				e.name, finding.Clip(raw), e.max, *e.dst)
+			continue
+		}
+		*e.dst = n
 	}
 	return l
 }
 
 // Register adds the two flags to fl, defaulting to l's current values.
 func (l *RangeLimits) Register(fl *flag.FlagSet) {
-	fl.IntVar(&l.Bits4, "max-range", l.Bits4, "largest IPv4 range allowed, as a prefix length (default from $"+EnvMaxRange+")")
-	fl.IntVar(&l.Bits6, "max-range6", l.Bits6, "largest IPv6 range allowed, as a prefix length (default from $"+EnvMaxRange6+")")
+	fl.Var(&limitFlag{&l.Bits4, &l.flagSet[0]}, "max-range", "largest IPv4 range allowed, as a prefix length `N` ($"+EnvMaxRange+" sets the default)")
+	fl.Var(&limitFlag{&l.Bits6, &l.flagSet[1]}, "max-range6", "largest IPv6 range allowed, as a prefix length `N` ($"+EnvMaxRange6+" sets the default)")
+}
+
+// limitFlag is an int flag that remembers being given, so a bad variable
+// it overrides is no error.
+type limitFlag struct {
+	dst *int
+	set *bool
+}
+
+func (f *limitFlag) String() string {
+	if f.dst == nil {
+		return "0"
+	}
+	return strconv.Itoa(*f.dst)
+}
+
+func (f *limitFlag) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, "/"))
+	if err != nil {
+		return fmt.Errorf("want a prefix length")
+	}
+	*f.dst, *f.set = n, true
+	return nil
 }
 
 // Validate says what is wrong with the limits, for a usage error.
 func (l RangeLimits) Validate() error {
-	if l.Bits4 < 1 || l.Bits4 > 32 || l.Bits6 < 1 || l.Bits6 > 128 {
-		return fmt.Errorf("--max-range (or $%s) takes 1-32 and --max-range6 (or $%s) 1-128; got %d and %d",
-			EnvMaxRange, EnvMaxRange6, l.Bits4, l.Bits6)
+	for i := range l.envErr {
+		if l.envErr[i] != nil && !l.flagSet[i] {
+			return l.envErr[i]
+		}
+	}
+	if l.Bits4 < 1 || l.Bits4 > 32 {
+		return fmt.Errorf("--max-range takes a prefix length from 1 to 32, not %d", l.Bits4)
+	}
+	if l.Bits6 < 1 || l.Bits6 > 128 {
+		return fmt.Errorf("--max-range6 takes a prefix length from 1 to 128, not %d", l.Bits6)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"golang.org/x/sys/unix"
+
 	"os"
 	"syscall"
 )
@@ -16,4 +18,10 @@ func fileID(f *os.File) (dev, ino uint64, ok bool) {
 		return 0, 0, false
 	}
 	return uint64(st.Dev), uint64(st.Ino), true
+}
+
+// isTerminal reports whether f is a terminal (it answers TCGETS).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -58,6 +58,17 @@ type Finding struct {
 	// and that were not kept (see Bounded): counts stay true when the
 	// list is not whole.
 	More int `json:"more,omitempty" yaml:"more,omitempty"`
+	// Conflict is what the value collides with, for automation: the
+	// address (a gateway, a name server) or range it holds or overlaps,
+	// and ConflictWhere the key, file:line or interface that holds it.
+	Conflict      string `json:"conflict,omitempty" yaml:"conflict,omitempty"`
+	ConflictWhere string `json:"conflict_where,omitempty" yaml:"conflict_where,omitempty"`
+}
+
+// With returns f with its conflict named (see Finding.Conflict).
+func (f Finding) With(conflict, where string) Finding {
+	f.Conflict, f.ConflictWhere = clipTo(conflict, MaxValue), clipTo(where, MaxValue)
+	return f
 }
 
 // MaxValue bounds, in bytes, a value echoed back to the operator, and
@@ -104,6 +115,8 @@ func (f Finding) Clipped() Finding {
 	f.Message = clipTo(f.Message, MaxMessage)
 	f.Hint = clipTo(f.Hint, MaxMessage)
 	f.Where = clipTo(f.Where, MaxValue)
+	f.Conflict = clipTo(f.Conflict, MaxValue)
+	f.ConflictWhere = clipTo(f.ConflictWhere, MaxValue)
 	return f
 }
 

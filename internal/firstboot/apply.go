@@ -65,7 +65,7 @@ func applyRanges(o Options, p Plan, log *slog.Logger, r *Report) Outcome {
 	for _, c := range ch.List {
 		log.Info("range "+c.Verb, "range", c.Prefix)
 	}
-	r.Routes = done(ch, len(plan.Keep))
+	r.Routes = routes.ReportOf(ch, len(plan.Keep)+len(plan.Kernel))
 	if rerr == nil && same && !p.CfgChanged && ch.Empty() && !o.Force {
 		out.Result = Unchanged
 		log.Info("nothing to do: properties, file and routes are as last applied", "applied_at", prev.AppliedAt)

@@ -17,15 +17,18 @@
 package firstboot
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/finding"
+	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/routes"
 	"github.com/anyip/anyip/internal/runlock"
 	"github.com/anyip/anyip/internal/state"
@@ -66,7 +69,12 @@ const (
 	ResultUnchanged = "unchanged"
 	ResultInvalid   = "invalid"
 	ResultFailed    = "failed"
-	ResultDryRun    = "dry-run"
+)
+
+// Modes of a run.
+const (
+	ModeApply  = "apply"
+	ModeDryRun = "dry-run"
 )
 
 // Outcomes of a part.
@@ -82,11 +90,19 @@ const (
 // Report is what a run did, for the command's output, the published status
 // and the state record.
 type Report struct {
-	Result   string       `json:"result"` // ok, unchanged, invalid, failed, dry-run
+	// Schema is the JSON report's version (cli.SchemaVersion).
+	Schema int `json:"schema"`
+	// Mode is what was asked: ModeApply or ModeDryRun; Early the early
+	// half (the network only).
+	Mode  string `json:"mode"`
+	Early bool   `json:"early,omitempty"`
+	// Result is how it went: ok (changed, or with --dry-run would
+	// change), unchanged, invalid, failed.
+	Result   string       `json:"result"`
 	Source   string       `json:"source,omitempty"`
 	Config   string       `json:"config"`
 	Findings finding.List `json:"findings"`
-	Cfg      CfgChange    `json:"cfg"`
+	Cfg      CfgChange    `json:"config_change"`
 	Routes   RouteChange  `json:"routes"`
 	Parts    []Outcome    `json:"parts"`
 	Error    string       `json:"error,omitempty"`
@@ -103,15 +119,7 @@ type CfgChange struct {
 }
 
 // RouteChange is what happened to the routes (with --dry-run: what would).
-type RouteChange struct {
-	Add    []string `json:"add"`
-	Remove []string `json:"remove"`
-	Adopt  []string `json:"adopt"`
-	Kept   int      `json:"kept"`
-}
-
-// InPlace is the number of ranges the table holds for the file.
-func (r RouteChange) InPlace() int { return len(r.Add) + len(r.Adopt) + r.Kept }
+type RouteChange = routes.Report
 
 // Refused lists the parts that were refused.
 func (r *Report) Refused() []string {
@@ -133,7 +141,10 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 	if o.Root == "" {
 		o.Root = "/"
 	}
-	r := &Report{Config: o.Config}
+	r := &Report{Schema: cli.SchemaVersion, Mode: ModeApply, Early: o.Early, Config: o.Config}
+	if o.DryRun {
+		r.Mode = ModeDryRun
+	}
 	if o.live() && os.Getenv(NoLiveRootEnv) != "" && !o.DryRun {
 		return r, r.fail(log, fmt.Errorf("refusing to write this machine's own network (%s is set): give --root", NoLiveRootEnv))
 	}
@@ -225,18 +236,19 @@ func (r *Report) settle() int {
 }
 
 func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
-	r.Result = ResultDryRun
-	for _, part := range []string{PartHostname, PartResolver} {
-		r.Parts = append(r.Parts, planned(part, p.Refused))
-	}
+	r.Parts = append(r.Parts,
+		planned(PartHostname, p.Refused, o, HostnameFile, []byte(p.Network.Hostname+"\n")),
+		planned(PartResolver, p.Refused, o, ResolverFile, p.Network.Resolver))
 	for _, n := range w.Config.NICs {
-		r.Parts = append(r.Parts, planned(nicPart(n.Role), p.Refused))
+		name := netconf.FilePrefix + n.Role + ".network"
+		r.Parts = append(r.Parts, planned(nicPart(n.Role), p.Refused, o, filepath.Join(NetworkDir, name), p.Network.Files[name]))
 	}
 	if o.Early {
-		return cli.ExitOK
+		return r.settleDry()
 	}
-	r.Parts = append(r.Parts, planned(PartRanges, p.Refused))
+	ranges := Outcome{Part: PartRanges, Result: Planned}
 	if p.Refused[PartRanges] {
+		r.Parts = append(r.Parts, Outcome{Part: PartRanges, Result: Refused})
 		return r.settleDry()
 	}
 	r.Cfg.Gained, r.Cfg.Lost = prefixStrings(p.Gained), prefixStrings(p.Lost)
@@ -249,12 +261,23 @@ func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
 	if err != nil {
 		return r.fail(log, errorf("read table local: %w", err))
 	}
-	pl := routes.Diff(p.Desired, cur)
-	r.Routes = RouteChange{Add: prefixStrings(pl.Add), Remove: prefixStrings(pl.Delete), Adopt: prefixStrings(pl.Adopt), Kept: len(pl.Keep)}
+	r.Routes = routes.ReportOfPlan(routes.Diff(p.Desired, cur))
+	if !p.CfgChanged && r.Routes.Empty() {
+		ranges.Result = Unchanged
+	}
+	r.Parts = append(r.Parts, ranges)
 	return r.settleDry()
 }
 
+// settleDry sets a dry run's result: invalid, or ok when a part would
+// change, or unchanged.
 func (r *Report) settleDry() int {
+	r.Result = ResultUnchanged
+	for _, p := range r.Parts {
+		if p.Result == Planned {
+			r.Result = ResultOK
+		}
+	}
 	if r.Findings.HasErrors() {
 		r.Result = ResultInvalid
 		return cli.ExitInvalid
@@ -262,9 +285,17 @@ func (r *Report) settleDry() int {
 	return cli.ExitOK
 }
 
-func planned(part string, refused map[string]bool) Outcome {
+// planned is a dry run's outcome of a part that writes one file (rel,
+// under the root): unchanged when the file already holds data.
+func planned(part string, refused map[string]bool, o Options, rel string, data []byte) Outcome {
 	if refused[part] {
 		return Outcome{Part: part, Result: Refused}
+	}
+	if st, err := os.Lstat(filepath.Join(o.Root, rel)); part == PartResolver && err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return Outcome{Part: part, Result: Unchanged} // systemd-resolved's: left alone
+	}
+	if cur, err := os.ReadFile(filepath.Join(o.Root, rel)); err == nil && bytes.Equal(cur, data) {
+		return Outcome{Part: part, Result: Unchanged}
 	}
 	return Outcome{Part: part, Result: Planned}
 }
@@ -273,24 +304,6 @@ func (r *Report) fail(log *slog.Logger, err error) int {
 	r.Result, r.Error = ResultFailed, err.Error()
 	log.Error("run failed", "err", err)
 	return cli.ExitSystem
-}
-
-// done is what a reconcile did: the changes that happened, and the ranges
-// that were in place already.
-func done(ch routes.Changes, kept int) RouteChange {
-	var rc RouteChange
-	for _, c := range ch.List {
-		switch c.Verb {
-		case routes.Added:
-			rc.Add = append(rc.Add, c.Prefix.String())
-		case routes.Adopted:
-			rc.Adopt = append(rc.Adopt, c.Prefix.String())
-		case routes.Removed:
-			rc.Remove = append(rc.Remove, c.Prefix.String())
-		}
-	}
-	rc.Kept = kept
-	return rc
 }
 
 func prefixStrings(ps []netip.Prefix) []string {

@@ -153,3 +153,48 @@ func TestPlanDHCPFrontendByItsNIC(t *testing.T) {
 		}
 	}
 }
+
+// One mistake, one finding: what only follows from an error on a key
+// (an empty list because its one range did not parse, a gateway "ignored"
+// because the address beside it did not parse, ranges "outside every
+// attached network" while a NIC's network is unknown) is not reported,
+// and the one finding names the mistake.
+func TestOneFindingPerMistake(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "ovf-env-3nic.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := System{Links: []string{"management", "workload", "frontend"}}
+	for _, c := range []struct {
+		old, new string
+		want     string // the one finding, as printed
+	}{
+		{`"10.40.30.64/26, 10.40.30.128/26"`, `"10.0.0.0/33"`,
+			`error: loadbalance.service_ip_range = "10.0.0.0/33": has a bad prefix length "33" (the prefix length after / must be a number from 0 to 32)`},
+		{`"10.40.30.5/24"`, `"10.40.30.5"`,
+			`error: network.frontend_ip = "10.40.30.5": needs CIDR form (address/prefix-length) (add the prefix length of the frontend network, e.g. 10.40.30.5/24)`},
+		{`"10.40.30.64/26, 10.40.30.128/26"`, `"10.40.30.64 /26"`,
+			`error: loadbalance.service_ip_range = "10.40.30.64 /26": has a space next to the / (did you mean 10.40.30.64/26?)`},
+		{`"10.40.30.64/26, 10.40.30.128/26"`, `"10.40.30.64/ 26, 10.40.30.128/26"`,
+			`error: loadbalance.service_ip_range = "10.40.30.64/ 26": has a space next to the / (did you mean 10.40.30.64/26?)`},
+		{`"10.40.30.64/26, 10.40.30.128/26"`, `"10.40.30/24"`,
+			`error: loadbalance.service_ip_range = "10.40.30/24": has an address of fewer than four numbers (did you mean 10.40.30.0/24?)`},
+	} {
+		env := strings.Replace(string(data), c.old, c.new, 1)
+		if env == string(data) {
+			t.Fatalf("%s is not in the example", c.old)
+		}
+		w, err := ReadWizard([]byte(env), "env.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := MakePlan(w, sys, opts())
+		var got []string
+		for _, f := range p.Findings {
+			got = append(got, f.String())
+		}
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: findings\n%s\nwant only\n%s", c.new, strings.Join(got, "\n"), c.want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"go4.org/netipx"
 )
 
 // Size returns the number of addresses in p, saturated at 2^63 so callers
@@ -40,6 +42,42 @@ func ParseRange(s string) (from, to netip.Addr, err error) {
 		return from, to, fmt.Errorf("%q ends before it starts", s)
 	}
 	return from, to, nil
+}
+
+// RangePrefix reads "first-last" (spaces allowed around the dash). ok is
+// false when s is not such a range; otherwise cover are the fewest
+// prefixes that hold exactly its addresses, in order: the range is one
+// prefix when len(cover) == 1.
+func RangePrefix(s string) (cover []netip.Prefix, ok bool) {
+	from, to, err := ParseRange(s)
+	if err != nil {
+		return nil, false
+	}
+	return netipx.IPRangeFrom(from, to).Prefixes(), true
+}
+
+// ShortIPv4 reads a prefix whose IPv4 address lost trailing zero octets,
+// "10.0.0/24" or "10.1/16", as the prefix with them put back, when that
+// prefix has no host bits: what the operator most likely meant.
+func ShortIPv4(s string) (netip.Prefix, bool) {
+	a, bits, ok := strings.Cut(s, "/")
+	octets := strings.Split(a, ".")
+	if !ok || len(octets) < 2 || len(octets) > 3 {
+		return netip.Prefix{}, false
+	}
+	for _, o := range octets {
+		if o == "" || strings.Trim(o, "0123456789") != "" {
+			return netip.Prefix{}, false
+		}
+	}
+	for len(octets) < 4 {
+		octets = append(octets, "0")
+	}
+	p, err := netip.ParsePrefix(strings.Join(octets, ".") + "/" + bits)
+	if err != nil || p.Masked() != p {
+		return netip.Prefix{}, false
+	}
+	return p, true
 }
 
 // FormatPrefixes joins prefixes with ", " for messages.

@@ -2,6 +2,7 @@ package ovfenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -47,11 +48,11 @@ func (p Publisher) Publish(ctx context.Context, key, value string) (string, erro
 	}
 	request := "info-set " + key + " " + boundValue(value)
 
-	_, err := rpci(ctx, p.NewChannel, []byte(request))
-	if err == nil {
+	_, backdoorErr := rpci(ctx, p.NewChannel, []byte(request))
+	if backdoorErr == nil {
 		return "backdoor", nil
 	}
-	failures := []string{"backdoor: " + err.Error()}
+	failures := []string{"backdoor: " + backdoorErr.Error()}
 	// The request travels as a single argv element, so no shell ever
 	// sees the value.
 	cmds := []Command{
@@ -69,8 +70,19 @@ func (p Publisher) Publish(ctx context.Context, key, value string) (string, erro
 		}
 		return c.Name(), nil
 	}
-	return "", fmt.Errorf("cannot set %s: %s", key, strings.Join(failures, "; "))
+	err := fmt.Errorf("cannot set %s: %s", key, strings.Join(failures, "; "))
+	if errors.Is(backdoorErr, ErrNotVMware) {
+		// Off VMware, not publishing is what is expected, not a fault:
+		// errors.Is(err, ErrNotVMware) lets the caller say so quietly.
+		return "", notVMware{err}
+	}
+	return "", err
 }
+
+// notVMware is a publish error on a machine whose CPU is not VMware's.
+type notVMware struct{ error }
+
+func (notVMware) Unwrap() error { return ErrNotVMware }
 
 // checkGuestinfoKey rejects keys the VMX would not store as meant: the
 // request is "info-set <key> <value>", split at the first space.

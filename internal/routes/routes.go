@@ -50,6 +50,10 @@ const (
 	protoStatic = 4 // RTPROT_STATIC
 )
 
+// ProtoKernel is the protocol of the routes the kernel adds itself (one
+// for each local address).
+const ProtoKernel = protoKernel
+
 // Route is a local route on lo in table local that someone else installed.
 type Route struct {
 	Prefix   netip.Prefix

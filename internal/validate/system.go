@@ -56,6 +56,7 @@ func (r Rules) Join(o Rules) Rules {
 	r.Forbidden = append(r.Forbidden[:len(r.Forbidden):len(r.Forbidden)], o.Forbidden...)
 	r.Avoid = append(r.Avoid[:len(r.Avoid):len(r.Avoid)], o.Avoid...)
 	r.Attached = append(r.Attached[:len(r.Attached):len(r.Attached)], o.Attached...)
+	r.AttachedUnknown = r.AttachedUnknown || o.AttachedUnknown
 	return r
 }
 

@@ -48,6 +48,10 @@ type Rules struct {
 	Forbidden []Point   // a range containing one is an error
 	Avoid     []Network // a range overlapping one is an error
 	Attached  []Network // subnets the appliance is on: warnings only
+	// AttachedUnknown says Attached may lack a subnet (a NIC's address
+	// did not parse): "outside every attached network" would then be a
+	// guess, so it is not said.
+	AttachedUnknown bool
 	// MinBits4 and MinBits6 bound how large a range may be: a /8 of VIPs
 	// is a typo, not a load balancer.
 	MinBits4, MinBits6 int
@@ -137,11 +141,11 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
 		if pa == pb {
 			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
-				"%s is listed twice (also in %s)", pb, a.Where))
+				"%s is listed twice (also in %s)", pb, a.Where).With(pa.String(), a.Where))
 			continue
 		}
 		fs.Add(finding.Errorf(b.Where, b.Prefix.String(), "keep one range for these addresses: merge them or make them disjoint",
-			"%s overlaps %s (%s)", pb, pa, a.Where))
+			"%s overlaps %s (%s)", pb, pa, a.Where).With(pa.String(), a.Where))
 	}
 
 	seenAddr := make(map[netip.Addr]bool, len(rules.Forbidden))
@@ -157,7 +161,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("move or shrink the range so it leaves out %s", pt.Addr),
 				"%s contains %s, %s (%s): the appliance would answer for it and cut it off the network",
-				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where))
+				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where).With(pt.Addr.String(), pt.Where))
 		}
 	}
 
@@ -166,11 +170,13 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			r := rs[i]
 			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("choose a range outside %s", n.Prefix),
-				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where))
+				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where).With(n.Prefix.String(), n.Where))
 		}
 	}
 
-	attachedWarnings(&fs, rs, &ix, rules.Attached)
+	if !rules.AttachedUnknown {
+		attachedWarnings(&fs, rs, &ix, rules.Attached)
+	}
 	return fs.List()
 }
 

@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -578,5 +579,35 @@ func BenchmarkRanges(b *testing.B) {
 		if n := errorCount(Ranges(rs, rules)); n != inside {
 			b.Fatalf("%d errors, want %d", n, inside)
 		}
+	}
+}
+
+// For automation a collision names what the range collides with and where
+// that is held as fields of the finding, not only inside its message.
+func TestConflictFields(t *testing.T) {
+	rules := Rules{
+		Forbidden: []Point{{Addr: addr("10.20.0.1"), What: "the workload gateway", Where: appliance.KeyWorkloadGateway}},
+		Avoid:     []Network{{Prefix: pfx("10.40.0.0/16"), What: "an additional workload network (backends)", Where: appliance.KeyAdditionalNetworks}},
+	}
+	fs := Ranges(append(wizard("10.20.0.0/28", "10.40.1.0/24"), Range{Prefix: pfx("10.20.0.8/29"), Where: "/etc/vmware/anyip-routes.cfg:3"}), rules)
+	got := map[string]string{}
+	for _, f := range fs {
+		got[f.Value+" "+f.Message[:12]] = f.Conflict + " @ " + f.ConflictWhere
+	}
+	for k, want := range map[string]string{
+		"10.20.0.0/28 10.20.0.0/28": "10.20.0.1 @ network.workload_gateway",
+		"10.40.1.0/24 10.40.1.0/24": "10.40.0.0/16 @ network.additional_workload_networks",
+		"10.20.0.8/29 10.20.0.8/29": "10.20.0.0/28 @ loadbalance.service_ip_range",
+	} {
+		if got[k] != want {
+			t.Errorf("%s: conflict %q, want %q (all: %v)", k, got[k], want, got)
+		}
+	}
+	b, err := json.Marshal(fs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"conflict":"`) || !strings.Contains(string(b), `"conflict_where":"`) {
+		t.Errorf("JSON %s", b)
 	}
 }
