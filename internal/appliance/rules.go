@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"slices"
 
 	"go4.org/netipx"
 
@@ -86,6 +87,34 @@ func (c Config) Check() finding.List {
 	if len(c.ServiceRanges) == 0 && !c.Invalid(KeyServiceRanges) {
 		fs = append(fs, finding.Warnf(KeyServiceRanges, "", "add the VIP ranges the control plane hands out, e.g. 192.168.30.128/26",
 			"is empty: HAProxy cannot serve a virtual server until a range is added"))
+	}
+	if fs.HasErrors() {
+		// Which network a range lies in means little while the networks
+		// themselves are wrong.
+		return fs
+	}
+	return append(fs, c.wrongNetwork()...)
+}
+
+// wrongNetwork warns about a VIP range inside the management or the
+// workload subnet when the appliance has a frontend NIC: with the Frontend
+// Network option the VIPs belong on the frontend network, and one of the
+// other networks answering for them is a mistake that works until it
+// does not (the control plane expects the frontend).
+func (c Config) wrongNetwork() finding.List {
+	var fs finding.List
+	frontend := slices.ContainsFunc(c.NICs, func(n NIC) bool { return n.Role == "frontend" })
+	if !frontend {
+		return nil
+	}
+	for _, r := range c.ServiceRanges {
+		for _, n := range c.NICs {
+			if n.Role != "frontend" && n.Static() && n.Subnet().Overlaps(r) {
+				fs = append(fs, finding.Warnf(KeyServiceRanges, r.String(),
+					"give the frontend network's ranges, or deploy with the Default option (two NICs) to serve VIPs on the workload network",
+					"%s lies in the %s network %s (%s): with the Frontend Network option the VIPs belong on the frontend network", r, n.Role, n.Subnet(), n.Key))
+			}
+		}
 	}
 	return fs
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/validate"
@@ -78,10 +79,39 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 			p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
 			p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
 			rules = p.Desired
+			p.Findings = append(p.Findings, nonlocalBind6(p.Desired, sys.NonlocalBind6)...)
 		}
 	}
 	p.Network = PlanNetwork(w, rules, p.Refused)
 	return p
+}
+
+// nonlocalBind6 warns when IPv6 ranges are to be served but the kernel
+// would not let HAProxy bind their addresses: an IPv6 address only routed
+// to lo binds only with net.ipv6.ip_nonlocal_bind=1 (or `transparent`).
+func nonlocalBind6(ranges []netip.Prefix, on bool) finding.List {
+	if on {
+		return nil
+	}
+	n, first := 0, netip.Prefix{}
+	for _, r := range ranges {
+		if r.Addr().Is6() {
+			if n == 0 {
+				first = r
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	what := "1 IPv6 range"
+	if n > 1 {
+		what = fmt.Sprintf("%d IPv6 ranges", n)
+	}
+	return finding.List{finding.Warnf(appliance.KeyServiceRanges, first.String(),
+		"set net.ipv6.ip_nonlocal_bind = 1 (make install ships it in /usr/lib/sysctl.d/60-anyip.conf; `sysctl --system` applies it now), or give HAProxy's bind lines the option transparent",
+		"%s to serve, but net.ipv6.ip_nonlocal_bind is 0: HAProxy cannot bind an IPv6 VIP only routed to lo (\"cannot bind socket\") and will not start", what)}
 }
 
 // diff returns what next has that prev lacks, and the reverse.

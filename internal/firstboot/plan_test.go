@@ -198,3 +198,28 @@ func TestOneFindingPerMistake(t *testing.T) {
 		}
 	}
 }
+
+// IPv6 ranges to serve while net.ipv6.ip_nonlocal_bind is 0 draw one
+// warning that HAProxy will not bind them; with it on, or with IPv4 ranges
+// only, none.
+func TestPlanWarnsAboutIPv6WithoutNonlocalBind(t *testing.T) {
+	w := wizard(t, "ovf-env-ipv6.xml")
+	warned := func(on bool) []string {
+		var out []string
+		for _, f := range MakePlan(w, System{NonlocalBind6: on}, opts()).Findings {
+			if strings.Contains(f.Message, "ip_nonlocal_bind is 0") {
+				out = append(out, f.Message)
+			}
+		}
+		return out
+	}
+	if got := warned(false); len(got) != 1 || !strings.Contains(got[0], "IPv6 range") {
+		t.Errorf("off: %q", got)
+	}
+	if got := warned(true); len(got) != 0 {
+		t.Errorf("on: %q", got)
+	}
+	if got := nonlocalBind6([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}, false); len(got) != 0 {
+		t.Errorf("IPv4 only: %v", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
@@ -13,6 +14,7 @@ import (
 	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/sysfacts"
+	"github.com/anyip/anyip/internal/textfile"
 	"github.com/anyip/anyip/internal/validate"
 )
 
@@ -63,6 +65,9 @@ type System struct {
 	Facts validate.Facts
 	// Links are the names of the network interfaces.
 	Links []string
+	// NonlocalBind6 is net.ipv6.ip_nonlocal_bind: HAProxy can bind an
+	// IPv6 VIP that is only routed to lo.
+	NonlocalBind6 bool
 }
 
 // ReadSystem reads the ranges file and the system's facts.
@@ -75,6 +80,9 @@ func ReadSystem(o Options) (System, error) {
 	s.Cfg, s.CfgRefused = data, refused
 	if s.Facts, err = sysfacts.Gather(o.ResolvConf); err != nil {
 		return s, fmt.Errorf("read the system's addresses and routes: %w", err)
+	}
+	if b, err := textfile.ReadFile("/proc/sys/net/ipv6/ip_nonlocal_bind", 64); err == nil {
+		s.NonlocalBind6 = strings.TrimSpace(string(b)) != "0"
 	}
 	ifs, err := net.Interfaces()
 	if err != nil {

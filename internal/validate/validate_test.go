@@ -427,7 +427,7 @@ func TestAppliance(t *testing.T) {
 		want   []want
 	}{
 		{"valid", []appliance.NIC{mgmt, wl}, []string{"10.10.0.0/16"}, ranges, nil},
-		{"valid three NICs", []appliance.NIC{mgmt, wl, mkNIC("frontend", "192.168.30.5/24", "192.168.30.1")}, nil, ranges, nil},
+		{"valid three NICs", []appliance.NIC{mgmt, wl, mkNIC("frontend", "192.168.30.5/24", "192.168.30.1")}, nil, []netip.Prefix{pfx("192.168.30.128/25")}, nil},
 		{"valid IPv6 workload", []appliance.NIC{mgmt, mkNIC("workload", "2001:db8:20::5/64", "2001:db8:20::1")}, nil, ranges, nil},
 		{"valid /31 point-to-point", []appliance.NIC{mkNIC("management", "192.168.10.0/31", "192.168.10.1"), wl}, nil, ranges, nil},
 		{"all DHCP", []appliance.NIC{mkNIC("management", "", ""), mkNIC("workload", "", "")}, nil, ranges, nil},
@@ -609,5 +609,37 @@ func TestConflictFields(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"conflict":"`) || !strings.Contains(string(b), `"conflict_where":"`) {
 		t.Errorf("JSON %s", b)
+	}
+}
+
+// With the Frontend Network option, a VIP range inside the workload or the
+// management subnet draws a warning naming that network; one in the
+// frontend subnet, or any range of a 2-NIC appliance, does not.
+func TestVIPsOnTheWrongNetwork(t *testing.T) {
+	three := []string{appliance.KeyFrontendIP, "192.168.30.5/24", appliance.KeyFrontendGateway, "192.168.30.1"}
+	for _, c := range []struct {
+		name string
+		kv   []string
+		want string
+	}{
+		{"frontend option, range in the workload network", append(three, appliance.KeyServiceRanges, "192.168.20.128/26"), "lies in the workload network 192.168.20.0/24 (network.workload_ip)"},
+		{"frontend option, range in the management network", append(three, appliance.KeyServiceRanges, "192.168.10.128/26"), "lies in the management network 192.168.10.0/24"},
+		{"frontend option, range in the frontend network", append(three, appliance.KeyServiceRanges, "192.168.30.128/26"), ""},
+		{"two NICs, range in the workload network", []string{appliance.KeyServiceRanges, "192.168.20.128/26"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, f := range config(t, c.kv...).Check() {
+				if strings.Contains(f.Message, "belong on the frontend network") {
+					got = append(got, f.Message)
+				}
+			}
+			switch {
+			case c.want == "" && len(got) != 0:
+				t.Errorf("unexpected warning: %q", got)
+			case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
+				t.Errorf("warnings %q, want one with %q", got, c.want)
+			}
+		})
 	}
 }
