@@ -133,6 +133,18 @@ func notOurs(t testing.TB, ns *netnstest.NS) []string {
 	return out
 }
 
+// setRcvBuf sets SO_RCVBUF as an unprivileged process would (never
+// FORCE, so rmem_max holds).
+func setRcvBuf(tbl *Table, size int) error {
+	var serr error
+	if err := tbl.raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 func sorted(ps []netip.Prefix) []netip.Prefix {
 	ps = slices.Clone(ps)
 	slices.SortFunc(ps, netip.Prefix.Compare)
@@ -529,7 +541,7 @@ func TestSmallWindows(t *testing.T) {
 // the outcome is still exact (the lost acks are settled by listing).
 func TestAckOverrun(t *testing.T) {
 	ns, tbl := open(t)
-	if err := unix.SetsockoptInt(tbl.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
+	if err := setRcvBuf(tbl, 0); err != nil {
 		t.Fatal(err)
 	}
 	tbl.setWindow(maxWindow, maxBatchBytes)
@@ -559,10 +571,10 @@ func TestAckOverrun(t *testing.T) {
 // and checks that the acks of full windows fit in it.
 func TestWindowFitsReceiveBuffer(t *testing.T) {
 	ns, tbl := open(t)
-	if err := unix.SetsockoptInt(tbl.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 212992); err != nil {
+	if err := setRcvBuf(tbl, 212992); err != nil {
 		t.Fatal(err)
 	}
-	rcv, err := unix.GetsockoptInt(tbl.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	rcv, err := tbl.c.ReadBuffer()
 	if err != nil {
 		t.Fatal(err)
 	}
