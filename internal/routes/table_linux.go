@@ -70,10 +70,21 @@ func Open() (*Table, error) { return openIn(0) }
 // stays in ns for its whole life; the caller's thread never changes
 // namespace (the socket is made on a thread of its own).
 func OpenAt(ns netns.NsHandle) (*Table, error) {
-	if !ns.IsOpen() {
+	fd := int(ns)
+	switch {
+	case fd < 0:
 		return nil, fmt.Errorf("routes: network namespace %v is not open", ns)
+	case fd == 0:
+		// To the library 0 means "the calling thread's namespace",
+		// which is not what a descriptor 0 names.
+		d, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, fmt.Errorf("routes: network namespace %v: %w", ns, err)
+		}
+		defer unix.Close(d)
+		fd = d
 	}
-	return openIn(int(ns))
+	return openIn(fd)
 }
 
 func openIn(ns int) (*Table, error) {
@@ -307,7 +318,7 @@ func (t *Table) execute(p Plan, foreign []Route) []op {
 			continue
 		}
 		// Ours beside theirs at the same metric, and theirs removed by
-		// its whole key: never REPLACE (see appendRouteMsg).
+		// its whole key: never REPLACE (see routeMsg).
 		add := op{kind: opAdopt, prefix: pfx, metric: r.Metric, paired: true}
 		rel := op{kind: opRelease, prefix: pfx, metric: r.Metric, proto: r.Protocol, paired: true}
 		if pfx.Addr().Is4() {

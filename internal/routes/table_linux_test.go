@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anyip/anyip/internal/netnstest"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/netnstest"
 )
 
 // open gives the test a fresh namespace and a Table on it.
@@ -746,5 +748,18 @@ func TestIPBatchComparable(t *testing.T) {
 	ns.Run(t, "ip", "-batch", batch)
 	if theirs := kernelRoutes(t, ns); !reflect.DeepEqual(notLinkLocal(ours), notLinkLocal(theirs)) {
 		t.Errorf("our routes differ from ip's:\nours %v\nip's %v", ours, theirs)
+	}
+}
+
+// TestOpenAtRefusesWhatIsNoNamespace: descriptor 0 means the calling
+// thread's namespace to the netlink library, so OpenAt must not hand it
+// on as it is: here 0 is the test's standard input, no namespace at all,
+// and a table of this machine's own namespace would be the worst answer.
+func TestOpenAtRefusesWhatIsNoNamespace(t *testing.T) {
+	for _, ns := range []netns.NsHandle{0, netns.None()} {
+		if tbl, err := OpenAt(ns); err == nil {
+			tbl.Close()
+			t.Errorf("OpenAt(%d) opened a table", ns)
+		}
 	}
 }
