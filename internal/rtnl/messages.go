@@ -1,6 +1,7 @@
 package rtnl
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -93,25 +94,25 @@ func (r *Route) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return err
 	}
-	for ad.Next() {
+	for ad.Next() && err == nil {
 		switch ad.Type() {
 		case unix.RTA_TABLE:
 			r.Table = ad.Uint32()
 		case unix.RTA_DST:
-			ad.Do(decodeAddr(r.Family, &r.Dst))
+			err = decodeAddr(r.Family, ad.Bytes(), &r.Dst)
 		case unix.RTA_SRC:
-			ad.Do(decodeAddr(r.Family, &r.Src))
+			err = decodeAddr(r.Family, ad.Bytes(), &r.Src)
 		case unix.RTA_GATEWAY:
-			ad.Do(decodeAddr(r.Family, &r.Gateway))
+			err = decodeAddr(r.Family, ad.Bytes(), &r.Gateway)
 		case unix.RTA_OIF:
 			r.OIF = ad.Uint32()
 		case unix.RTA_PRIORITY:
 			r.Priority = ad.Uint32()
 		case unix.RTA_MULTIPATH:
-			ad.Do(r.decodeNexthops)
+			err = r.decodeNexthops(ad.Bytes())
 		}
 	}
-	return ad.Err()
+	return cmp.Or(err, ad.Err())
 }
 
 // decodeNexthops reads RTA_MULTIPATH: a run of struct rtnexthop (length,
@@ -131,12 +132,12 @@ func (r *Route) decodeNexthops(b []byte) error {
 		if err != nil {
 			return err
 		}
-		for ad.Next() {
+		for ad.Next() && err == nil {
 			if ad.Type() == unix.RTA_GATEWAY {
-				ad.Do(decodeAddr(r.Family, &nh.Gateway))
+				err = decodeAddr(r.Family, ad.Bytes(), &nh.Gateway)
 			}
 		}
-		if err := ad.Err(); err != nil {
+		if err := cmp.Or(err, ad.Err()); err != nil {
 			return err
 		}
 		r.Nexthops = append(r.Nexthops, nh)
@@ -185,15 +186,15 @@ func (a *Addr) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return err
 	}
-	for ad.Next() {
+	for ad.Next() && err == nil {
 		switch ad.Type() {
 		case unix.IFA_ADDRESS:
-			ad.Do(decodeAddr(a.Family, &a.Address))
+			err = decodeAddr(a.Family, ad.Bytes(), &a.Address)
 		case unix.IFA_LOCAL:
-			ad.Do(decodeAddr(a.Family, &a.Local))
+			err = decodeAddr(a.Family, ad.Bytes(), &a.Local)
 		}
 	}
-	return ad.Err()
+	return cmp.Or(err, ad.Err())
 }
 
 // Link is a struct ifinfomsg with the device's name.
@@ -261,17 +262,15 @@ func addrBytes(family uint8, a netip.Addr) ([]byte, error) {
 
 // decodeAddr reads an address of the family's size. Other families than
 // IPv4 and IPv6 (MCTP, MPLS) have addresses of their own, left unread.
-func decodeAddr(family uint8, dst *netip.Addr) func([]byte) error {
-	return func(b []byte) error {
-		switch {
-		case family != unix.AF_INET && family != unix.AF_INET6:
-		case family == unix.AF_INET && len(b) == 4:
-			*dst = netip.AddrFrom4([4]byte(b))
-		case family == unix.AF_INET6 && len(b) == 16:
-			*dst = netip.AddrFrom16([16]byte(b))
-		default:
-			return fmt.Errorf("netlink: address of %d bytes in a message of family %d", len(b), family)
-		}
-		return nil
+func decodeAddr(family uint8, b []byte, dst *netip.Addr) error {
+	switch {
+	case family != unix.AF_INET && family != unix.AF_INET6:
+	case family == unix.AF_INET && len(b) == 4:
+		*dst = netip.AddrFrom4([4]byte(b))
+	case family == unix.AF_INET6 && len(b) == 16:
+		*dst = netip.AddrFrom16([16]byte(b))
+	default:
+		return fmt.Errorf("netlink: address of %d bytes in a message of family %d", len(b), family)
 	}
+	return nil
 }
