@@ -37,45 +37,61 @@ type Nexthop struct {
 	Gateway netip.Addr
 }
 
-// MarshalBinary encodes the route as the payload of a route message.
+// MarshalBinary encodes the route as the payload of a route message. It
+// is on the route writer's path for every change, so it packs its few
+// attributes with the library's MarshalAttributes, in one allocation.
 func (r *Route) MarshalBinary() ([]byte, error) {
 	table := uint8(unix.RT_TABLE_COMPAT)
 	if r.Table < 256 {
 		table = uint8(r.Table)
 	}
-	b := make([]byte, unix.SizeofRtMsg, 64)
-	b[0], b[1], b[2], b[3] = r.Family, r.DstLen, r.SrcLen, r.Tos
-	b[4], b[5], b[6], b[7] = table, r.Protocol, r.Scope, r.Type
-	ne.PutUint32(b[8:], r.Flags)
-
-	ae := netlink.NewAttributeEncoder()
-	if r.Table >= 256 {
-		ae.Uint32(unix.RTA_TABLE, r.Table)
+	var (
+		attrs [7]netlink.Attribute
+		addrs [3][16]byte
+		u32s  [3][4]byte
+		n, k  int // attributes, and u32s used
+	)
+	u32 := func(typ uint16, v uint32) {
+		b := u32s[k][:]
+		ne.PutUint32(b, v)
+		attrs[n], n, k = netlink.Attribute{Type: typ, Data: b}, n+1, k+1
 	}
-	for _, a := range []struct {
+	if r.Table >= 256 {
+		u32(unix.RTA_TABLE, r.Table)
+	}
+	for i, a := range [...]struct {
 		typ  uint16
 		addr netip.Addr
 	}{{unix.RTA_DST, r.Dst}, {unix.RTA_SRC, r.Src}, {unix.RTA_GATEWAY, r.Gateway}} {
 		if !a.addr.IsValid() {
 			continue
 		}
-		v, err := addrBytes(r.Family, a.addr)
+		l, err := addrLen(r.Family, a.addr)
 		if err != nil {
 			return nil, err
 		}
-		ae.Bytes(a.typ, v)
+		addrs[i] = a.addr.As16()
+		if l == 4 {
+			v4 := a.addr.As4()
+			copy(addrs[i][:], v4[:])
+		}
+		attrs[n], n = netlink.Attribute{Type: a.typ, Data: addrs[i][:l]}, n+1
 	}
 	if r.OIF != 0 {
-		ae.Uint32(unix.RTA_OIF, r.OIF)
+		u32(unix.RTA_OIF, r.OIF)
 	}
 	if r.Priority != 0 {
-		ae.Uint32(unix.RTA_PRIORITY, r.Priority)
+		u32(unix.RTA_PRIORITY, r.Priority)
 	}
-	attrs, err := ae.Encode()
+	ab, err := netlink.MarshalAttributes(attrs[:n])
 	if err != nil {
 		return nil, err
 	}
-	return append(b, attrs...), nil
+	b := make([]byte, unix.SizeofRtMsg, unix.SizeofRtMsg+len(ab))
+	b[0], b[1], b[2], b[3] = r.Family, r.DstLen, r.SrcLen, r.Tos
+	b[4], b[5], b[6], b[7] = table, r.Protocol, r.Scope, r.Type
+	ne.PutUint32(b[8:], r.Flags)
+	return append(b, ab...), nil
 }
 
 // UnmarshalBinary decodes the payload of a route message. An address
@@ -247,17 +263,15 @@ func familyOf(a netip.Addr) uint8 {
 	return unix.AF_INET6
 }
 
-// addrBytes is a as an attribute of a message of the family.
-func addrBytes(family uint8, a netip.Addr) ([]byte, error) {
+// addrLen is the size of a as an attribute of a message of the family.
+func addrLen(family uint8, a netip.Addr) (int, error) {
 	switch {
 	case family == unix.AF_INET && a.Is4():
-		v := a.As4()
-		return v[:], nil
+		return 4, nil
 	case family == unix.AF_INET6 && a.Is6():
-		v := a.As16()
-		return v[:], nil
+		return 16, nil
 	}
-	return nil, fmt.Errorf("netlink: address %v in a message of family %d", a, family)
+	return 0, fmt.Errorf("netlink: address %v in a message of family %d", a, family)
 }
 
 // decodeAddr reads an address of the family's size. Other families than
