@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -55,8 +56,8 @@ type Table struct {
 	overruns int // windows whose acks overflowed the receive buffer (for tests)
 	split    int // adoption pairs sent in two windows (for tests: must stay 0)
 
-	out   []netlink.Message // a window's messages
-	abuf  []byte            // acks: window slots of ackSlot bytes
+	wbuf  []byte // a window's messages
+	abuf  []byte // acks: window slots of ackSlot bytes
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrNetlink
 	msgs  []unix.Mmsghdr
@@ -140,7 +141,7 @@ func newTable(c *netlink.Conn) (*Table, error) {
 func (t *Table) setWindow(window, batch int) {
 	t.window = max(minWindow, min(window, maxWindow))
 	t.batch = max(batch, minWindow*maxRouteMsg)
-	t.out = make([]netlink.Message, 0, t.window)
+	t.wbuf = make([]byte, 0, t.batch)
 	t.abuf = make([]byte, t.window*ackSlot)
 	t.iovs = make([]unix.Iovec, t.window)
 	t.names = make([]unix.RawSockaddrNetlink, t.window)
@@ -353,21 +354,25 @@ func (t *Table) execute(p Plan, foreign []Route) []op {
 // context switches; the kernel's work per route is the same.
 func (t *Table) pipeline(ops []op) {
 	for start := 0; start < len(ops); {
-		out, size := t.out[:0], 0
+		buf, sent := t.wbuf[:0], 0
 		base := t.seq + 1 // sequence number of ops[start]
 		end := start
-		for end < len(ops) && end-start < t.window && size+maxRouteMsg <= t.batch {
-			if ops[end].withNext && end > start && (end+1-start >= t.window || size+2*maxRouteMsg > t.batch) {
+		for end < len(ops) && end-start < t.window && len(buf)+maxRouteMsg <= t.batch {
+			if ops[end].withNext && end > start && (end+1-start >= t.window || len(buf)+2*maxRouteMsg > t.batch) {
 				break // a pair goes out whole, in the next window
 			}
 			if o := &ops[end]; o.state == stPending {
 				m, err := routeMsg(o, base+uint32(end-start), t.lo)
+				var b []byte
+				if err == nil {
+					b, err = m.MarshalBinary()
+				}
 				if err != nil {
 					o.state, o.err = stFailed, err
 				} else {
-					out = append(out, m)
-					size += int(m.Header.Length)
+					buf = append(buf, b...)
 					o.state = stSent
+					sent++
 				}
 			}
 			end++
@@ -376,8 +381,8 @@ func (t *Table) pipeline(ops []op) {
 		if ops[end-1].withNext {
 			t.split++
 		}
-		if len(out) > 0 {
-			t.exchange(out, ops[start:end], base)
+		if sent > 0 {
+			t.exchange(buf, ops[start:end], base, sent)
 		}
 		start = end
 	}
@@ -386,20 +391,23 @@ func (t *Table) pipeline(ops []op) {
 // errAckLost stands for the outcome of a change whose ack never came.
 var errAckLost = errors.New("no acknowledgement from the kernel")
 
-// exchange sends one window in one sendmsg and collects its acks.
-func (t *Table) exchange(out []netlink.Message, win []op, base uint32) {
+// exchange sends one window, the messages the library marshalled, in one
+// write on the library's socket (its SendMessages marshals every message
+// again into a buffer it grows: garbage on the path of every route), and
+// collects the window's acks.
+func (t *Table) exchange(buf []byte, win []op, base uint32, sent int) {
 	// A reply always comes at once (the kernel answers inside our
 	// sendmsg); a wait this long means something is broken.
 	_ = t.c.SetReadDeadline(time.Now().Add(recvTimeout))
-	if _, err := t.c.SendMessages(out); err != nil {
+	if err := t.send(buf); err != nil {
 		for i := range win {
 			if win[i].state == stSent {
-				win[i].state, win[i].err = stFailed, err
+				win[i].state, win[i].err = stFailed, fmt.Errorf("netlink send: %w", err)
 			}
 		}
 		return
 	}
-	waiting := len(out)
+	waiting := sent
 	draining := false // after an overrun: take what is queued, then stop
 	var lastErr error = errAckLost
 recv:
@@ -440,6 +448,20 @@ recv:
 			}
 		}
 	}
+}
+
+// send writes a window to the kernel: the kernel handles every message of
+// it before the call returns.
+func (t *Table) send(buf []byte) error {
+	var werr error
+	err := t.raw.Write(func(fd uintptr) bool {
+		for {
+			if _, werr = unix.Write(int(fd), buf); werr != unix.EINTR {
+				return werr != unix.EAGAIN // else: wait until writable
+			}
+		}
+	})
+	return cmp.Or(err, werr)
 }
 
 // recvAcks receives up to a window of datagrams in one system call

@@ -15,7 +15,7 @@ func TestRouteRoundTrip(t *testing.T) {
 		{Family: unix.AF_INET, DstLen: 24, Table: unix.RT_TABLE_LOCAL, Protocol: 241, Scope: unix.RT_SCOPE_HOST, Type: unix.RTN_LOCAL, Dst: a("10.0.0.0"), OIF: 1},
 		{Family: unix.AF_INET6, DstLen: 64, Table: unix.RT_TABLE_MAIN, Protocol: 4, Type: unix.RTN_UNICAST, Dst: a("2001:db8::"), Gateway: a("2001:db8::1"), OIF: 3, Priority: 1024},
 		{Family: unix.AF_INET, DstLen: 32, SrcLen: 32, Dst: a("192.0.2.1"), Src: a("198.51.100.7"), Flags: unix.RTM_F_LOOKUP_TABLE},
-		{Family: unix.AF_INET, Table: 1000, Type: unix.RTN_UNICAST, Gateway: a("192.0.2.254")}, // a table id over 255: RTA_TABLE
+		{Family: unix.AF_INET, Table: 1000, Type: unix.RTN_UNICAST, Gateway: a("192.0.2.254")},                                                                                 // a table id over 255: RTA_TABLE
 		{Family: unix.AF_INET6, DstLen: 48, Table: 70000, Type: unix.RTN_UNICAST, Dst: a("2001:db8:7::"), Src: a("2001:db8:9::1"), Gateway: a("fe80::1"), OIF: 2, Priority: 7}, // every attribute
 	} {
 		b, err := r.MarshalBinary()
