@@ -407,17 +407,53 @@ func TestUpDryRun(t *testing.T) {
 
 // The route service must stay small: no vSphere SDK, no OVF environment,
 // and nothing of the wizard's configuration (it checks a file against the
-// system, never against vApp properties).
+// system, never against vApp properties). And one netlink layer:
+// mdlayher/netlink for the socket and the framing, under the routes, their
+// events and the system's facts alike; no second stack, and no package of
+// ours that opens netlink sockets or packs their headers by hand.
 func TestNoHeavyDependencies(t *testing.T) {
 	cmd := exec.Command("go", "list", "-deps", ".")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dep := range strings.Fields(string(out)) {
+	deps := strings.Fields(string(out))
+	for _, dep := range deps {
 		if strings.Contains(dep, "govmomi") || strings.HasSuffix(dep, "/internal/ovfenv") ||
-			strings.HasSuffix(dep, "/internal/appliance") || strings.HasSuffix(dep, "anyip/ovf") {
+			strings.HasSuffix(dep, "/internal/appliance") || strings.HasSuffix(dep, "anyip/ovf") ||
+			strings.HasPrefix(dep, "github.com/vishvananda/netlink") || strings.HasPrefix(dep, "github.com/jsimonetti/rtnetlink") {
 			t.Errorf("anyip-routes depends on %s", dep)
 		}
+	}
+	if !slices.Contains(deps, "github.com/mdlayher/netlink") {
+		t.Error("anyip-routes does not link github.com/mdlayher/netlink: which netlink layer does it use?")
+	}
+
+	// Our own packages it links, with their source files.
+	cmd = exec.Command("go", "list", "-deps", "-f",
+		`{{if .Module}}{{if eq .Module.Path "github.com/anyip/anyip"}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{"\n"}}{{end}}{{end}}`, ".")
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	handmade := []string{"AF_NETLINK", "NLMSG_HDRLEN", "NLMSG_ALIGNTO", "RTA_ALIGNTO", "NLA_ALIGNTO", "SizeofNlMsghdr", "SizeofRtAttr", "SizeofNlAttr"}
+	files := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, name := range f[1:] {
+			src, err := os.ReadFile(filepath.Join(f[0], name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files++
+			for _, w := range handmade {
+				if strings.Contains(string(src), w) {
+					t.Errorf("%s uses %s: netlink sockets and framing are mdlayher/netlink's", filepath.Join(f[0], name), w)
+				}
+			}
+		}
+	}
+	if files == 0 {
+		t.Error("no source files of our own found in the dependencies")
 	}
 }

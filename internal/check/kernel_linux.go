@@ -2,56 +2,56 @@ package check
 
 import (
 	"errors"
-	"net"
+	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/rtnl"
 )
 
 // SystemKernel asks the running kernel, over netlink.
 type SystemKernel struct{}
 
 func (SystemKernel) Link(name string) (exists, up bool, addrs []netip.Prefix, err error) {
-	l, err := netlink.LinkByName(name)
-	var nf netlink.LinkNotFoundError
-	if errors.As(err, &nf) {
+	c, err := rtnl.Dial(netlink.Config{})
+	if err != nil {
+		return false, false, nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	defer c.Close()
+	l, err := rtnl.LinkByName(c, name)
+	if errors.Is(err, unix.ENODEV) {
 		return false, false, nil, nil
 	}
 	if err != nil {
-		return false, false, nil, err
+		return false, false, nil, fmt.Errorf("find link %s: %w", name, err)
 	}
-	as, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	as, err := rtnl.Addrs(c, unix.AF_UNSPEC)
 	if err != nil {
-		return true, false, nil, err
+		return true, false, nil, fmt.Errorf("list addresses: %w", err)
 	}
 	for _, a := range as {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok {
-			ones, _ := a.Mask.Size()
-			addrs = append(addrs, netip.PrefixFrom(ip.Unmap(), ones))
+		if p := a.Prefix(); a.Index == l.Index && p.IsValid() {
+			addrs = append(addrs, p)
 		}
 	}
-	return true, l.Attrs().Flags&net.FlagUp != 0, addrs, nil
+	return true, l.Flags&unix.IFF_UP != 0, addrs, nil
 }
 
 func (SystemKernel) Route(dst, src netip.Addr) (string, netip.Addr, error) {
-	var o netlink.RouteGetOptions
-	if src.IsValid() {
-		o.SrcAddr = src.AsSlice()
+	c, err := rtnl.Dial(netlink.Config{})
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("open netlink socket: %w", err)
 	}
-	rs, err := netlink.RouteGetWithOptions(dst.AsSlice(), &o)
+	defer c.Close()
+	r, err := rtnl.GetRoute(c, dst, src)
 	if err != nil {
 		return "", netip.Addr{}, err
 	}
-	if len(rs) == 0 {
-		return "", netip.Addr{}, errors.New("no route")
-	}
-	var gw netip.Addr
-	if g, ok := netip.AddrFromSlice(rs[0].Gw); ok {
-		gw = g.Unmap()
-	}
-	l, err := netlink.LinkByIndex(rs[0].LinkIndex)
+	l, err := rtnl.LinkByIndex(c, r.OIF)
 	if err != nil {
-		return "", gw, err
+		return "", r.Gateway, err
 	}
-	return l.Attrs().Name, gw, nil
+	return l.Name, r.Gateway, nil
 }

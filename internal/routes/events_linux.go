@@ -6,7 +6,10 @@ import (
 	"os"
 	"sync"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/rtnl"
 )
 
 // Events listens to the kernel's route notifications (the
@@ -16,8 +19,8 @@ import (
 // debounces and re-reconciles, and a reconcile with nothing to do changes
 // nothing, so there is no feedback loop.
 type Events struct {
-	f    *os.File
-	c    chan struct{}
+	c    *netlink.Conn
+	ch   chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
 	log  func(msg string, args ...any)
@@ -26,23 +29,22 @@ type Events struct {
 // Subscribe starts listening in the current network namespace; log
 // receives receive errors, which end the subscription.
 func Subscribe(log func(msg string, args ...any)) (*Events, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	c, err := rtnl.Dial(netlink.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to route events: open netlink socket: %w", err)
 	}
-	sa := &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE}
-	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("subscribe to route events: bind: %w", err)
+	for _, g := range []uint32{unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE} {
+		if err := c.JoinGroup(g); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("subscribe to route events: join group %d: %w", g, err)
+		}
 	}
 	// Room for a burst (our own reconcile of thousands of routes). An
 	// overflow is no disaster: it reads as "something changed".
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	}
+	_ = c.SetReadBuffer(1 << 20)
 	e := &Events{
-		f:    os.NewFile(uintptr(fd), "netlink-route-events"),
-		c:    make(chan struct{}, 1),
+		c:    c,
+		ch:   make(chan struct{}, 1),
 		done: make(chan struct{}),
 		log:  log,
 	}
@@ -53,84 +55,66 @@ func Subscribe(log func(msg string, args ...any)) (*Events, error) {
 
 // C receives a value after table local changed; one value may stand for
 // many changes.
-func (e *Events) C() <-chan struct{} { return e.c }
+func (e *Events) C() <-chan struct{} { return e.ch }
 
 func (e *Events) Close() error {
 	close(e.done)
-	err := e.f.Close()
+	err := e.c.Close() // ends a Receive under way
 	e.wg.Wait()
 	return err
 }
 
 func (e *Events) signal() {
 	select {
-	case e.c <- struct{}{}:
+	case e.ch <- struct{}{}:
 	default:
 	}
 }
 
+// run reads notifications until Close. Only the kernel and processes with
+// CAP_NET_ADMIN can send to an rtnetlink group or socket, and a spurious
+// signal costs one reconcile that changes nothing, so every datagram is
+// taken at its word.
 func (e *Events) run() {
 	defer e.wg.Done()
-	raw, err := e.f.SyscallConn()
-	if err != nil {
-		e.log("route events: no raw access to the socket", "err", err)
-		return
-	}
-	buf := make([]byte, 64<<10)
 	for {
-		var n int
-		var from unix.Sockaddr
-		var rerr error
-		err := raw.Read(func(fd uintptr) bool {
-			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
-			return rerr != unix.EAGAIN
-		})
+		msgs, err := e.c.Receive()
 		select {
 		case <-e.done:
 			return
 		default:
 		}
+		var se *os.SyscallError
 		switch {
-		case err != nil: // closed
-			return
-		case errors.Is(rerr, unix.ENOBUFS):
+		case err == nil:
+			if ConcernsLocalTable(msgs) {
+				e.signal()
+			}
+		case errors.Is(err, unix.ENOBUFS):
 			// Notifications were dropped: assume the worst.
 			e.signal()
-			continue
-		case errors.Is(rerr, unix.EINTR):
-			continue
-		case rerr != nil:
-			e.log("route events: receive failed", "err", rerr)
-			return
-		}
-		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
-			continue // only the kernel speaks for the table
-		}
-		if ConcernsLocalTable(buf[:n]) {
+		case !errors.As(err, &se):
+			// A datagram the library could not parse: it may have
+			// been about the table.
 			e.signal()
+		default:
+			e.log("route events: receive failed", "err", err)
+			return
 		}
 	}
 }
 
-// ConcernsLocalTable reports whether a datagram of route notifications
-// holds one about a local route in table local (where AnyIP routes live).
-func ConcernsLocalTable(b []byte) bool {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		h := parseHdr(b)
-		l := int(h.Len)
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return false
+// ConcernsLocalTable reports whether route notifications hold one about a
+// local route in table local (where AnyIP routes live).
+func ConcernsLocalTable(msgs []netlink.Message) bool {
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWROUTE && m.Header.Type != unix.RTM_DELROUTE {
+			continue
 		}
-		p := b[unix.NLMSG_HDRLEN:l]
-		if (h.Type == unix.RTM_NEWROUTE || h.Type == unix.RTM_DELROUTE) && len(p) >= unix.SizeofRtMsg {
-			// struct rtmsg: family, dst_len, src_len, tos, table,
-			// protocol, scope, type, flags. Table local (255) fits the
-			// header's byte; larger table ids do not concern us.
-			if p[4] == unix.RT_TABLE_LOCAL && p[7] == unix.RTN_LOCAL {
-				return true
-			}
+		var r rtnl.Route
+		if r.UnmarshalBinary(m.Data) == nil && r.Table == unix.RT_TABLE_LOCAL && r.Type == unix.RTN_LOCAL {
+			return true
 		}
-		b = b[min(nlmAlign(l), len(b)):]
 	}
 	return false
 }

@@ -3,9 +3,9 @@ package routes
 import (
 	"net/netip"
 	"reflect"
-	"syscall"
 	"testing"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,22 +20,27 @@ type rtmsg struct {
 
 func (m rtmsg) bytes() []byte {
 	b := []byte{m.family, m.dstLen, m.srcLen, 0, m.table, m.proto, unix.RT_SCOPE_HOST, m.typ, 0, 0, 0, 0}
+	ae := netlink.NewAttributeEncoder()
 	if m.rtaTable != 0 {
-		b = appendAttrU32(b, unix.RTA_TABLE, m.rtaTable)
+		ae.Uint32(unix.RTA_TABLE, m.rtaTable)
 	}
 	if m.dst != nil {
-		b = appendAttr(b, unix.RTA_DST, m.dst)
+		ae.Bytes(unix.RTA_DST, m.dst)
 	}
 	if m.metric != 0 {
-		b = appendAttrU32(b, unix.RTA_PRIORITY, m.metric)
+		ae.Uint32(unix.RTA_PRIORITY, m.metric)
 	}
 	if m.multipath {
-		b = appendAttr(b, unix.RTA_MULTIPATH, make([]byte, 8))
+		ae.Bytes(unix.RTA_MULTIPATH, make([]byte, 8))
 	}
 	if m.oif != 0 {
-		b = appendAttrU32(b, unix.RTA_OIF, m.oif)
+		ae.Uint32(unix.RTA_OIF, m.oif)
 	}
-	return b
+	attrs, err := ae.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return append(b, attrs...)
 }
 
 func TestDecodeRoute(t *testing.T) {
@@ -92,21 +97,32 @@ func TestDecodeRoute(t *testing.T) {
 	})
 }
 
-// TestRouteMsgRoundTrip decodes what appendRouteMsg encodes: an add names
+// TestRouteMsgRoundTrip decodes what routeMsg encodes: an add names
 // the same route a dump shows for it.
 func TestRouteMsgRoundTrip(t *testing.T) {
 	for _, p := range pfxs("10.0.0.0/24", "0.0.0.0/0", "192.0.2.7/32", "2001:db8:1::/64", "::/0", "2001:db8::1/128") {
 		for _, kind := range []opKind{opAdd, opAdopt, opDelete} {
 			o := op{kind: kind, prefix: p, metric: 42}
-			b := appendRouteMsg(nil, &o, 99, 3)
+			m, err := routeMsg(&o, 99, 3)
+			if err != nil {
+				t.Fatalf("%v %v: %v", kind, p, err)
+			}
+			b, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatalf("%v %v: marshal: %v", kind, p, err)
+			}
 			if len(b) > maxRouteMsg {
 				t.Errorf("%v %v: %d bytes, more than maxRouteMsg", kind, p, len(b))
 			}
-			h := parseHdr(b)
-			if int(h.Len) != len(b) || h.Seq != 99 || h.Flags&unix.NLM_F_ACK == 0 {
+			var got netlink.Message
+			if err := got.UnmarshalBinary(b); err != nil {
+				t.Fatalf("%v %v: unmarshal: %v", kind, p, err)
+			}
+			h := got.Header
+			if int(h.Length) != len(b) || h.Sequence != 99 || h.Flags&netlink.Acknowledge == 0 {
 				t.Errorf("%v %v: header %+v for %d bytes", kind, p, h, len(b))
 			}
-			wantType := uint16(unix.RTM_NEWROUTE)
+			wantType := netlink.HeaderType(unix.RTM_NEWROUTE)
 			if kind == opDelete {
 				wantType = unix.RTM_DELROUTE
 			}
@@ -118,38 +134,10 @@ func TestRouteMsgRoundTrip(t *testing.T) {
 				fam = unix.AF_INET
 			}
 			var cur Current
-			(&Table{lo: 3}).decodeRoute(b[unix.NLMSG_HDRLEN:], fam, &cur)
+			(&Table{lo: 3}).decodeRoute(got.Data, fam, &cur)
 			if len(cur.Ours) != 1 || cur.Ours[0] != p {
 				t.Errorf("%v %v: decodes to %+v", kind, p, cur)
 			}
-		}
-	}
-}
-
-func TestAckError(t *testing.T) {
-	ack := func(code int32, flags uint16, tlvs []byte) []byte {
-		b := appendHdr(nil, 0, unix.NLMSG_ERROR, flags, 5)
-		b = ne.AppendUint32(b, uint32(code))
-		b = appendHdr(b, 44, unix.RTM_NEWROUTE, 0, 5) // the capped request
-		b = append(b, tlvs...)
-		ne.PutUint32(b, uint32(len(b)))
-		return b
-	}
-	msg := appendAttr(nil, unix.NLMSGERR_ATTR_MSG, []byte("Invalid prefix for given prefix length\x00"))
-	for _, tc := range []struct {
-		name string
-		b    []byte
-		want error
-	}{
-		{"ack", ack(0, unix.NLM_F_CAPPED, nil), nil},
-		{"errno", ack(-int32(syscall.EEXIST), unix.NLM_F_CAPPED, nil), syscall.EEXIST},
-		{"errno with message", ack(-int32(syscall.EINVAL), unix.NLM_F_CAPPED|unix.NLM_F_ACK_TLVS, msg),
-			&kernelError{Errno: syscall.EINVAL, Msg: "Invalid prefix for given prefix length"}},
-		{"TLVs cut short", ack(-int32(syscall.EINVAL), unix.NLM_F_CAPPED|unix.NLM_F_ACK_TLVS, msg[:6]), syscall.EINVAL},
-	} {
-		got := ackError(tc.b, parseHdr(tc.b).Flags)
-		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: got %#v, want %#v", tc.name, got, tc.want)
 		}
 	}
 }

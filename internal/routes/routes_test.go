@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/anyip/anyip/internal/rtnl"
 )
 
 func pfxs(ss ...string) []netip.Prefix {
@@ -180,7 +182,7 @@ func TestApplyErrorMessage(t *testing.T) {
 	for i := range 12 {
 		e.Failures = append(e.Failures, Failure{Op: "delete", Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), 0}), 24), Err: syscall.EPERM})
 	}
-	e.Failures[3].Err = &kernelError{Errno: syscall.EINVAL, Msg: "Invalid prefix for given prefix length"}
+	e.Failures[3].Err = &rtnl.Error{Errno: syscall.EINVAL, Msg: "Invalid prefix for given prefix length"}
 	msg := e.Error()
 	for _, want := range []string{
 		"12 of 20 route changes failed: ",

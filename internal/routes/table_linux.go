@@ -1,18 +1,21 @@
 package routes
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/mdlayher/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/rtnl"
 )
 
 // Sizing of the pipelined exchange with the kernel.
@@ -28,11 +31,11 @@ const (
 	minWindow     = 16        // messages per sendmsg, lower bound
 	maxWindow     = 1024      // and upper bound: beyond this the gain is nil
 	maxBatchBytes = 128 << 10 // bytes per sendmsg
-	maxRouteMsg   = 64        // longest message appendRouteMsg writes (IPv6 adopt or release)
+	maxRouteMsg   = 64        // longest message routeMsg writes (IPv6 adopt or release)
 	ackSlot       = 512       // receive slot per ack; error acks carry a short text
 	dumpBufBytes  = 64 << 10  // dump replies come in skbs of at most 32 KiB
 	recvTimeout   = 30 * time.Second
-	nlaTypeMask   = 0x3fff // strips NLA_F_NESTED and NLA_F_NET_BYTEORDER
+	nlmsgHdrLen   = 16 // struct nlmsghdr, before every message
 )
 
 // ErrClosed is returned by the methods of a closed Table.
@@ -43,7 +46,8 @@ var ErrClosed = errors.New("routes: table is closed")
 // run one at a time.
 type Table struct {
 	mu     sync.Mutex
-	fd     int    // -1 once closed
+	c      *netlink.Conn // nil once closed
+	raw    syscall.RawConn
 	lo     uint32 // ifindex of lo in the socket's namespace
 	seq    uint32
 	window int // messages per sendmsg
@@ -52,8 +56,7 @@ type Table struct {
 	overruns int // windows whose acks overflowed the receive buffer (for tests)
 	split    int // adoption pairs sent in two windows (for tests: must stay 0)
 
-	sbuf  []byte // outgoing messages
-	dbuf  []byte // dump replies
+	wbuf  []byte // a window's messages
 	abuf  []byte // acks: window slots of ackSlot bytes
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrNetlink
@@ -62,110 +65,83 @@ type Table struct {
 
 // Open opens the routing tables of the calling thread's network namespace
 // (for a normal program, the process's).
-func Open() (*Table, error) {
-	fd, err := openSocket()
-	if err != nil {
-		return nil, err
-	}
-	return newTable(fd)
-}
+func Open() (*Table, error) { return openIn(0) }
 
 // OpenAt opens the routing tables of the network namespace ns. The socket
 // stays in ns for its whole life; the caller's thread never changes
-// namespace.
+// namespace (the socket is made on a thread of its own).
 func OpenAt(ns netns.NsHandle) (*Table, error) {
-	type result struct {
-		fd  int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// A socket belongs to the namespace its creator was in. Create it
-		// on a thread of its own that is never unlocked: when this
-		// goroutine ends the runtime retires the thread, so no other
-		// goroutine ever runs in ns by accident.
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			ch <- result{-1, fmt.Errorf("routes: enter network namespace %v: %w", ns, err)}
-			return
+	fd := int(ns)
+	switch {
+	case fd < 0:
+		return nil, fmt.Errorf("routes: network namespace %v is not open", ns)
+	case fd == 0:
+		// To the library 0 means "the calling thread's namespace",
+		// which is not what a descriptor 0 names.
+		d, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, fmt.Errorf("routes: network namespace %v: %w", ns, err)
 		}
-		fd, err := openSocket()
-		ch <- result{fd, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, r.err
+		defer unix.Close(d)
+		fd = d
 	}
-	return newTable(r.fd)
+	return openIn(fd)
 }
 
-func openSocket() (int, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+func openIn(ns int) (*Table, error) {
+	// The dump replies are read into buffers of dumpBufBytes, which also
+	// tells the kernel to fill datagrams of up to 32 KiB.
+	c, err := rtnl.Dial(netlink.Config{NetNS: ns, MessageBufferSize: dumpBufBytes})
 	if err != nil {
-		return -1, fmt.Errorf("routes: open netlink socket: %w", err)
+		return nil, fmt.Errorf("routes: open netlink socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("routes: bind netlink socket: %w", err)
+	t, err := newTable(c)
+	if err != nil {
+		c.Close()
+		return nil, err
 	}
-	return fd, nil
+	return t, nil
 }
 
-func newTable(fd int) (*Table, error) {
-	// Best effort, each of them; older kernels lack some.
-	// EXT_ACK: error acks carry the kernel's explanation.
-	// CAP_ACK: error acks do not echo our request back (smaller acks).
-	// GET_STRICT_CHK: dumps honour the table/type/device filters of the
-	// request, so the kernel sends only table local on lo.
-	for _, opt := range []int{unix.NETLINK_EXT_ACK, unix.NETLINK_CAP_ACK, unix.NETLINK_GET_STRICT_CHK} {
-		_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, opt, 1)
-	}
-	// A reply always comes at once (the kernel answers inside our
-	// sendmsg); a wait this long means something is broken.
-	tv := unix.NsecToTimeval(recvTimeout.Nanoseconds())
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	// Ask for buffers that fit the largest window. FORCE needs
-	// CAP_NET_ADMIN in the initial namespace; without it the kernel caps
-	// at rmem_max/wmem_max and the window is smaller. (The kernel doubles
-	// the value set, for its overhead, hence the halves.)
-	setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, maxWindow*ackCost/2)
-	setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, maxBatchBytes)
-	rcv, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+func newTable(c *netlink.Conn) (*Table, error) {
+	// Ask for buffers that fit the largest window. The library tries
+	// FORCE first, which needs CAP_NET_ADMIN in the initial namespace;
+	// without it the kernel caps at rmem_max/wmem_max and the window is
+	// smaller. (The kernel doubles the value set, for its overhead, hence
+	// the halves.)
+	_ = c.SetReadBuffer(maxWindow * ackCost / 2)
+	_ = c.SetWriteBuffer(maxBatchBytes)
+	rcv, err := c.ReadBuffer()
 	if err != nil {
-		unix.Close(fd)
 		return nil, fmt.Errorf("routes: netlink socket: get SO_RCVBUF: %w", err)
 	}
-	snd, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	snd, err := c.WriteBuffer()
 	if err != nil {
-		unix.Close(fd)
 		return nil, fmt.Errorf("routes: netlink socket: get SO_SNDBUF: %w", err)
 	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("routes: netlink socket: %w", err)
+	}
 
-	t := &Table{fd: fd, dbuf: make([]byte, dumpBufBytes)}
+	t := &Table{c: c, raw: raw}
 	// The values read back are what the kernel enforces (it doubles what
 	// is set, for its own overhead). sendmsg refuses more than sndbuf-32.
 	t.setWindow(rcv/ackCost, min(maxBatchBytes, snd-64))
 
-	lo, err := t.linkIndex("lo")
+	l, err := rtnl.LinkByName(c, "lo")
 	if err != nil {
-		unix.Close(fd)
 		return nil, fmt.Errorf("routes: find lo: %w", err)
 	}
-	t.lo = lo
+	t.lo = l.Index
 	return t, nil
-}
-
-func setBuf(fd, force, plain, size int) {
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
-	}
 }
 
 // setWindow sizes the pipeline and its buffers.
 func (t *Table) setWindow(window, batch int) {
 	t.window = max(minWindow, min(window, maxWindow))
 	t.batch = max(batch, minWindow*maxRouteMsg)
-	t.sbuf = make([]byte, 0, t.batch)
+	t.wbuf = make([]byte, 0, t.batch)
 	t.abuf = make([]byte, t.window*ackSlot)
 	t.iovs = make([]unix.Iovec, t.window)
 	t.names = make([]unix.RawSockaddrNetlink, t.window)
@@ -183,11 +159,11 @@ func (t *Table) setWindow(window, batch int) {
 func (t *Table) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fd < 0 {
+	if t.c == nil {
 		return nil
 	}
-	err := unix.Close(t.fd)
-	t.fd = -1
+	err := t.c.Close()
+	t.c = nil
 	return err
 }
 
@@ -195,7 +171,7 @@ func (t *Table) Close() error {
 func (t *Table) List() (Current, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fd < 0 {
+	if t.c == nil {
 		return Current{}, ErrClosed
 	}
 	return t.list()
@@ -211,7 +187,7 @@ func (t *Table) List() (Current, error) {
 func (t *Table) Apply(p Plan) (Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fd < 0 {
+	if t.c == nil {
 		return Result{}, ErrClosed
 	}
 	var foreign []Route
@@ -234,7 +210,7 @@ func (t *Table) Apply(p Plan) (Result, error) {
 func (t *Table) Reconcile(desired []netip.Prefix) (Plan, Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fd < 0 {
+	if t.c == nil {
 		return Plan{}, Result{}, ErrClosed
 	}
 	cur, err := t.list()
@@ -254,7 +230,7 @@ func (t *Table) Reconcile(desired []netip.Prefix) (Plan, Result, error) {
 func (t *Table) Down() ([]netip.Prefix, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fd < 0 {
+	if t.c == nil {
 		return nil, ErrClosed
 	}
 	cur, err := t.list()
@@ -343,7 +319,7 @@ func (t *Table) execute(p Plan, foreign []Route) []op {
 			continue
 		}
 		// Ours beside theirs at the same metric, and theirs removed by
-		// its whole key: never REPLACE (see appendRouteMsg).
+		// its whole key: never REPLACE (see routeMsg).
 		add := op{kind: opAdopt, prefix: pfx, metric: r.Metric, paired: true}
 		rel := op{kind: opRelease, prefix: pfx, metric: r.Metric, proto: r.Protocol, paired: true}
 		if pfx.Addr().Is4() {
@@ -378,17 +354,26 @@ func (t *Table) execute(p Plan, foreign []Route) []op {
 // context switches; the kernel's work per route is the same.
 func (t *Table) pipeline(ops []op) {
 	for start := 0; start < len(ops); {
-		buf := t.sbuf[:0]
+		buf, sent := t.wbuf[:0], 0
 		base := t.seq + 1 // sequence number of ops[start]
-		end, sent := start, 0
+		end := start
 		for end < len(ops) && end-start < t.window && len(buf)+maxRouteMsg <= t.batch {
 			if ops[end].withNext && end > start && (end+1-start >= t.window || len(buf)+2*maxRouteMsg > t.batch) {
 				break // a pair goes out whole, in the next window
 			}
 			if o := &ops[end]; o.state == stPending {
-				buf = appendRouteMsg(buf, o, base+uint32(end-start), t.lo)
-				o.state = stSent
-				sent++
+				m, err := routeMsg(o, base+uint32(end-start), t.lo)
+				var b []byte
+				if err == nil {
+					b, err = m.MarshalBinary()
+				}
+				if err != nil {
+					o.state, o.err = stFailed, err
+				} else {
+					buf = append(buf, b...)
+					o.state = stSent
+					sent++
+				}
 			}
 			end++
 		}
@@ -406,8 +391,14 @@ func (t *Table) pipeline(ops []op) {
 // errAckLost stands for the outcome of a change whose ack never came.
 var errAckLost = errors.New("no acknowledgement from the kernel")
 
-// exchange sends one window and collects its acks.
+// exchange sends one window, the messages the library marshalled, in one
+// write on the library's socket (its SendMessages marshals every message
+// again into a buffer it grows: garbage on the path of every route), and
+// collects the window's acks.
 func (t *Table) exchange(buf []byte, win []op, base uint32, sent int) {
+	// A reply always comes at once (the kernel answers inside our
+	// sendmsg); a wait this long means something is broken.
+	_ = t.c.SetReadDeadline(time.Now().Add(recvTimeout))
 	if err := t.send(buf); err != nil {
 		for i := range win {
 			if win[i].state == stSent {
@@ -447,7 +438,7 @@ recv:
 				continue
 			}
 			l := min(int(t.msgs[k].Len), ackSlot)
-			waiting -= settleAcks(t.abuf[k*ackSlot:k*ackSlot+l], win, base)
+			waiting -= settleAck(t.abuf[k*ackSlot:k*ackSlot+l], win, base)
 		}
 	}
 	if waiting > 0 {
@@ -459,52 +450,64 @@ recv:
 	}
 }
 
+// send writes a window to the kernel: the kernel handles every message of
+// it before the call returns.
 func (t *Table) send(buf []byte) error {
-	for {
-		_, err := unix.Write(t.fd, buf)
-		if err != unix.EINTR {
-			return err
+	var werr error
+	err := t.raw.Write(func(fd uintptr) bool {
+		for {
+			if _, werr = unix.Write(int(fd), buf); werr != unix.EINTR {
+				return werr != unix.EAGAIN // else: wait until writable
+			}
 		}
-	}
+	})
+	return cmp.Or(err, werr)
 }
 
-// recvAcks receives up to a window of datagrams in one system call.
+// recvAcks receives up to a window of datagrams in one system call
+// (recvmmsg, which the netlink library has no call for), on the library's
+// socket: the runtime's poller waits for the first, and the read deadline
+// holds.
 func (t *Table) recvAcks(nonblock bool) (int, error) {
-	flags := unix.MSG_WAITFORONE // block for the first only
+	flags := unix.MSG_WAITFORONE // wait for the first only
 	if nonblock {
 		flags = unix.MSG_DONTWAIT
 	}
 	for i := range t.msgs {
 		t.msgs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(t.fd),
-		uintptr(unsafe.Pointer(&t.msgs[0])), uintptr(len(t.msgs)), uintptr(flags), 0, 0)
-	if errno != 0 {
+	var n uintptr
+	var errno syscall.Errno
+	err := t.raw.Read(func(fd uintptr) bool {
+		n, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&t.msgs[0])), uintptr(len(t.msgs)), uintptr(flags), 0, 0)
+		return nonblock || errno != unix.EAGAIN // else: wait until readable
+	})
+	switch {
+	case err != nil: // closed, or the deadline passed
+		return 0, err
+	case errno != 0:
 		return 0, errno
 	}
 	return int(n), nil
 }
 
-// settleAcks applies the acks in one datagram to the ops of the window and
-// returns how many ops it settled. Messages of other sequence numbers (late
-// acks of an earlier, abandoned window) are ignored.
-func settleAcks(b []byte, win []op, base uint32) int {
-	settled := 0
-	for len(b) >= unix.NLMSG_HDRLEN {
-		h := parseHdr(b)
-		l := min(int(h.Len), len(b)) // a truncated ack still has its errno
-		if l < unix.NLMSG_HDRLEN {
-			break
-		}
-		if h.Type == unix.NLMSG_ERROR && l >= unix.NLMSG_HDRLEN+4 {
-			if i := h.Seq - base; i < uint32(len(win)) && win[i].state == stSent {
-				win[i].settle(ackError(b[:l], h.Flags))
-				settled++
-			}
-		}
-		b = b[min(nlmAlign(l), len(b)):]
+// settleAck applies the ack in one datagram to the op of the window it
+// answers, and returns how many ops it settled (0 or 1). The kernel puts
+// each ack in a datagram of its own. An ack of another sequence number (a
+// late ack of an earlier, abandoned window) is ignored, and so is one the
+// library cannot parse: its op stays uncertain, and the table tells.
+func settleAck(b []byte, win []op, base uint32) int {
+	var m netlink.Message
+	// Datagrams end aligned; the slot is, too.
+	if err := m.UnmarshalBinary(b[:min((len(b)+3)&^3, cap(b))]); err != nil || m.Header.Type != netlink.Error {
+		return 0
 	}
-	return settled
+	if i := m.Header.Sequence - base; i < uint32(len(win)) && win[i].state == stSent {
+		win[i].settle(rtnl.AckError(m))
+		return 1
+	}
+	return 0
 }
 
 // settle records the kernel's answer to one change.
@@ -658,107 +661,61 @@ func familyName(f uint8) string {
 // decodes the answer into cur. It reports whether the kernel flagged the
 // dump as interrupted.
 func (t *Table) dump(family uint8, cur *Current) (interrupted bool, err error) {
-	seq := t.nextSeq()
-	req := t.sbuf[:0]
-	req = appendHdr(req, unix.NLMSG_HDRLEN+unix.SizeofRtMsg+8, unix.RTM_GETROUTE, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, seq)
 	// Filters for a kernel with strict checking; older kernels dump all
 	// tables and decodeRoute filters.
-	req = append(req, family, 0, 0, 0, unix.RT_TABLE_LOCAL, 0, 0, unix.RTN_LOCAL, 0, 0, 0, 0)
-	req = appendAttrU32(req, unix.RTA_OIF, t.lo)
-	err = t.request(req, seq, true, func(h hdr, payload []byte) {
-		if h.Flags&unix.NLM_F_DUMP_INTR != 0 {
+	req := rtnl.Route{Family: family, Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_LOCAL, OIF: t.lo}
+	data, err := req.MarshalBinary()
+	if err != nil {
+		return false, err
+	}
+	err = t.request(unix.RTM_GETROUTE, netlink.Dump, data, func(m netlink.Message) {
+		// The library keeps the closing NLMSG_DONE to itself. The flag
+		// on it alone would mean the table changed after the last route
+		// was read: the routes read are then one consistent picture.
+		if m.Header.Flags&netlink.DumpInterrupted != 0 {
 			interrupted = true
 		}
-		if h.Type == unix.RTM_NEWROUTE {
-			t.decodeRoute(payload, family, cur)
+		if m.Header.Type == unix.RTM_NEWROUTE {
+			t.decodeRoute(m.Data, family, cur)
 		}
 	})
 	return interrupted, err
 }
 
 // decodeRoute adds one route message to cur if it is a local route on lo in
-// table local. It reads only the fields it needs, in place.
+// table local.
 func (t *Table) decodeRoute(b []byte, family uint8, cur *Current) {
-	if len(b) < unix.SizeofRtMsg {
-		return
+	var r rtnl.Route
+	if r.UnmarshalBinary(b) != nil {
+		return // malformed
 	}
-	fam, dstLen, srcLen, tos, table, proto, typ := b[0], int(b[1]), b[2], b[3], uint32(b[4]), b[5], b[7]
 	// Routes with a source prefix or a TOS are other routes than the one
 	// a prefix names; we neither make nor take over such routes.
-	if fam != family || typ != unix.RTN_LOCAL || srcLen != 0 || tos != 0 {
+	if r.Family != family || r.Type != unix.RTN_LOCAL || r.SrcLen != 0 || r.Tos != 0 {
 		return
 	}
-	var dst []byte
-	var oif, metric uint32
-	for a := b[unix.SizeofRtMsg:]; len(a) >= 4; {
-		l := int(ne.Uint16(a))
-		if l < 4 || l > len(a) {
-			return // malformed
-		}
-		v := a[4:l]
-		switch ne.Uint16(a[2:]) & nlaTypeMask {
-		case unix.RTA_TABLE:
-			if len(v) == 4 {
-				table = ne.Uint32(v)
-			}
-		case unix.RTA_DST:
-			dst = v
-		case unix.RTA_OIF:
-			if len(v) == 4 {
-				oif = ne.Uint32(v)
-			}
-		case unix.RTA_PRIORITY:
-			if len(v) == 4 {
-				metric = ne.Uint32(v)
-			}
-		}
-		a = a[min(rtaAlign(l), len(a)):]
-	}
-	if table != unix.RT_TABLE_LOCAL || oif != t.lo {
+	if r.Table != unix.RT_TABLE_LOCAL || r.OIF != t.lo {
 		return
 	}
-	var addr netip.Addr
-	switch {
-	case fam == unix.AF_INET && len(dst) == 4:
-		addr = netip.AddrFrom4([4]byte(dst))
-	case fam == unix.AF_INET6 && len(dst) == 16:
-		addr = netip.AddrFrom16([16]byte(dst))
-	case dst == nil && dstLen == 0: // default route: no RTA_DST
+	addr := r.Dst
+	if !addr.IsValid() { // the default route has no RTA_DST
+		if r.DstLen != 0 {
+			return
+		}
 		addr = netip.IPv4Unspecified()
-		if fam == unix.AF_INET6 {
+		if family == unix.AF_INET6 {
 			addr = netip.IPv6Unspecified()
 		}
-	default:
-		return
 	}
-	p, err := addr.Prefix(dstLen) // masks, and rejects impossible lengths
+	p, err := addr.Prefix(int(r.DstLen)) // masks, and rejects impossible lengths
 	if err != nil {
 		return
 	}
-	if proto == Protocol {
+	if r.Protocol == Protocol {
 		cur.Ours = append(cur.Ours, p)
 	} else {
-		cur.Foreign = append(cur.Foreign, Route{Prefix: p, Protocol: proto, Metric: metric})
+		cur.Foreign = append(cur.Foreign, Route{Prefix: p, Protocol: r.Protocol, Metric: r.Priority})
 	}
-}
-
-// linkIndex asks the kernel for the index of a device by name.
-func (t *Table) linkIndex(name string) (uint32, error) {
-	seq := t.nextSeq()
-	req := t.sbuf[:0]
-	req = appendHdr(req, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg+rtaAlign(4+len(name)+1), unix.RTM_GETLINK, unix.NLM_F_REQUEST, seq)
-	req = append(req, make([]byte, unix.SizeofIfInfomsg)...)
-	req = appendAttr(req, unix.IFLA_IFNAME, append([]byte(name), 0))
-	var index uint32
-	err := t.request(req, seq, false, func(h hdr, payload []byte) {
-		if h.Type == unix.RTM_NEWLINK && len(payload) >= unix.SizeofIfInfomsg {
-			index = ne.Uint32(payload[4:8])
-		}
-	})
-	if err == nil && index == 0 {
-		err = fmt.Errorf("no index for %s in the kernel's answer", name)
-	}
-	return index, err
 }
 
 func (t *Table) nextSeq() uint32 {
@@ -766,61 +723,99 @@ func (t *Table) nextSeq() uint32 {
 	return t.seq
 }
 
-// request sends one request and passes each reply message with its
-// sequence number to fn: until NLMSG_DONE for a dump, or the first reply
-// otherwise. Messages with other sequence numbers (late acks) are skipped.
-// A dump is always read to its end, so that the socket is ready for the next
-// request.
-func (t *Table) request(req []byte, seq uint32, dump bool, fn func(h hdr, payload []byte)) error {
-	if err := t.send(req); err != nil {
-		return fmt.Errorf("netlink send: %w", err)
+// request sends one request and passes each reply message of its sequence
+// number to fn: a whole dump, or the first reply otherwise; the library
+// reads a dump to its end, so the socket is ready for the next request.
+// Replies of other sequence numbers (late acks of an abandoned window)
+// are skipped. The error is the kernel's (an errno, or an *rtnl.Error), or
+// the socket's.
+func (t *Table) request(typ uint16, flags netlink.HeaderFlags, data []byte, fn func(netlink.Message)) error {
+	seq := t.nextSeq()
+	_ = t.c.SetReadDeadline(time.Now().Add(recvTimeout))
+	req := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | flags, Sequence: seq}, Data: data}
+	if _, err := t.c.Send(req); err != nil {
+		return err
 	}
 	for {
-		n, from, err := unix.Recvfrom(t.fd, t.dbuf, unix.MSG_TRUNC)
+		msgs, err := t.c.Receive()
+		var oe *netlink.OpError
 		switch {
-		case err == unix.EINTR || err == unix.ENOBUFS:
-			// ENOBUFS: an overrun left over from an earlier
-			// window, reported once; our reply is still coming.
+		case err == nil:
+		case errors.As(err, &oe) && oe.Sequence == seq:
+			return rtnl.KernelError(err)
+		case oe != nil && oe.Sequence != 0:
+			continue // the error ack of an abandoned window
+		case errors.Is(err, unix.ENOBUFS):
+			// An overrun left over from an earlier window, reported
+			// once; our reply is still coming.
 			continue
-		case err != nil:
-			return fmt.Errorf("netlink receive: %w", err)
-		case n > len(t.dbuf):
-			return fmt.Errorf("netlink receive: reply of %d bytes truncated to %d", n, len(t.dbuf))
+		default:
+			return err
 		}
-		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
-			continue // not from the kernel
+		mine := flags&netlink.Dump != 0 && len(msgs) == 0 // a dump of nothing: only its NLMSG_DONE came
+		for _, m := range msgs {
+			if m.Header.Sequence != seq {
+				continue
+			}
+			mine = true
+			if m.Header.Type != netlink.Error { // a plain ack carries nothing
+				fn(m)
+			}
 		}
-		for b := t.dbuf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
-			h := parseHdr(b)
-			l := int(h.Len)
-			if l < unix.NLMSG_HDRLEN || l > len(b) {
-				return fmt.Errorf("netlink receive: malformed message (length %d of %d)", l, len(b))
-			}
-			if h.Seq == seq {
-				switch h.Type {
-				case unix.NLMSG_DONE:
-					// The dump's own status; negative if the
-					// kernel gave up halfway.
-					if l >= unix.NLMSG_HDRLEN+4 && int32(ne.Uint32(b[unix.NLMSG_HDRLEN:])) < 0 {
-						return ackError(b[:l], h.Flags)
-					}
-					fn(h, nil) // it too may carry NLM_F_DUMP_INTR
-					return nil
-				case unix.NLMSG_ERROR:
-					if l < unix.NLMSG_HDRLEN+4 {
-						return errors.New("netlink receive: short error message")
-					}
-					if err := ackError(b[:l], h.Flags); err != nil || !dump {
-						return err
-					}
-				default:
-					fn(h, b[unix.NLMSG_HDRLEN:l])
-					if !dump {
-						return nil
-					}
-				}
-			}
-			b = b[min(nlmAlign(l), len(b)):]
+		if mine {
+			return nil
 		}
 	}
+}
+
+// routeMsg is the RTM_NEWROUTE or RTM_DELROUTE message for one change,
+// with sequence number seq. The route is the one `ip route {add,del}
+// local PREFIX dev lo table local proto anyip` means; every message names
+// the protocol of the route it means, so a delete can only ever hit a
+// route of ours, or (opRelease) the one foreign route named by its whole
+// key.
+func routeMsg(o *op, seq uint32, lo uint32) (netlink.Message, error) {
+	r := rtnl.Route{
+		Family: unix.AF_INET6, DstLen: uint8(o.prefix.Bits()),
+		Table: unix.RT_TABLE_LOCAL, Protocol: Protocol, Scope: unix.RT_SCOPE_HOST, Type: unix.RTN_LOCAL,
+		Dst: o.prefix.Addr(), OIF: lo,
+	}
+	if r.Dst.Is4() {
+		r.Family = unix.AF_INET
+	}
+	typ, flags := uint16(unix.RTM_NEWROUTE), netlink.Request|netlink.Acknowledge
+	switch o.kind {
+	case opAdd:
+		// EXCL: an existing route is reported (EEXIST), not touched.
+		flags |= netlink.Create | netlink.Excl
+	case opAdopt:
+		// Never REPLACE: the kernel replaces the first route with the
+		// prefix and metric, whatever its device, type or protocol.
+		// CREATE alone adds ours beside the others and touches none
+		// (IPv4: EEXIST only for this very route; IPv6: EEXIST for any
+		// route on lo with that metric, hence the release goes first
+		// there). EXCL would refuse when a route on another device has
+		// the metric. Alone, without a release (the foreign route is
+		// not known), it is a plain exclusive add.
+		flags |= netlink.Create
+		if !o.paired {
+			flags |= netlink.Excl
+		}
+		r.Priority = o.metric
+	case opRelease:
+		// The adopted route by its whole key: table, type, device,
+		// protocol and metric. Nothing else can match.
+		typ, r.Scope, r.Protocol, r.Priority = unix.RTM_DELROUTE, unix.RT_SCOPE_NOWHERE, o.proto, o.metric
+	case opDelete:
+		// NOWHERE matches a route of any scope (as `ip route del` does).
+		typ, r.Scope = unix.RTM_DELROUTE, unix.RT_SCOPE_NOWHERE
+	}
+	data, err := r.MarshalBinary()
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	return netlink.Message{
+		Header: netlink.Header{Length: uint32(nlmsgHdrLen + len(data)), Type: netlink.HeaderType(typ), Flags: flags, Sequence: seq},
+		Data:   data,
+	}, nil
 }

@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anyip/anyip/internal/netnstest"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/anyip/anyip/internal/netnstest"
 )
 
 // open gives the test a fresh namespace and a Table on it.
@@ -131,6 +133,18 @@ func notOurs(t testing.TB, ns *netnstest.NS) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// setRcvBuf sets SO_RCVBUF as an unprivileged process would (never
+// FORCE, so rmem_max holds).
+func setRcvBuf(tbl *Table, size int) error {
+	var serr error
+	if err := tbl.raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 func sorted(ps []netip.Prefix) []netip.Prefix {
@@ -529,7 +543,7 @@ func TestSmallWindows(t *testing.T) {
 // the outcome is still exact (the lost acks are settled by listing).
 func TestAckOverrun(t *testing.T) {
 	ns, tbl := open(t)
-	if err := unix.SetsockoptInt(tbl.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
+	if err := setRcvBuf(tbl, 0); err != nil {
 		t.Fatal(err)
 	}
 	tbl.setWindow(maxWindow, maxBatchBytes)
@@ -559,10 +573,10 @@ func TestAckOverrun(t *testing.T) {
 // and checks that the acks of full windows fit in it.
 func TestWindowFitsReceiveBuffer(t *testing.T) {
 	ns, tbl := open(t)
-	if err := unix.SetsockoptInt(tbl.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 212992); err != nil {
+	if err := setRcvBuf(tbl, 212992); err != nil {
 		t.Fatal(err)
 	}
-	rcv, err := unix.GetsockoptInt(tbl.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	rcv, err := tbl.c.ReadBuffer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -734,5 +748,18 @@ func TestIPBatchComparable(t *testing.T) {
 	ns.Run(t, "ip", "-batch", batch)
 	if theirs := kernelRoutes(t, ns); !reflect.DeepEqual(notLinkLocal(ours), notLinkLocal(theirs)) {
 		t.Errorf("our routes differ from ip's:\nours %v\nip's %v", ours, theirs)
+	}
+}
+
+// TestOpenAtRefusesWhatIsNoNamespace: descriptor 0 means the calling
+// thread's namespace to the netlink library, so OpenAt must not hand it
+// on as it is: here 0 is the test's standard input, no namespace at all,
+// and a table of this machine's own namespace would be the worst answer.
+func TestOpenAtRefusesWhatIsNoNamespace(t *testing.T) {
+	for _, ns := range []netns.NsHandle{0, netns.None()} {
+		if tbl, err := OpenAt(ns); err == nil {
+			tbl.Close()
+			t.Errorf("OpenAt(%d) opened a table", ns)
+		}
 	}
 }

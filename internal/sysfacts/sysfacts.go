@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/netip"
 	"strings"
 
-	"github.com/vishvananda/netlink"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/anyip/anyip/internal/rtnl"
 	"github.com/anyip/anyip/internal/textfile"
 	"github.com/anyip/anyip/internal/validate"
 )
@@ -25,42 +25,44 @@ const DefaultResolvConf = "/etc/resolv.conf"
 // and the name servers from resolvConf (a missing file means none).
 func Gather(resolvConf string) (validate.Facts, error) {
 	f := validate.Facts{ResolvConf: resolvConf}
-	links, err := netlink.LinkList()
+	c, err := rtnl.Dial(netlink.Config{})
+	if err != nil {
+		return f, fmt.Errorf("open netlink socket: %w", err)
+	}
+	defer c.Close()
+	links, err := rtnl.Links(c)
 	if err != nil {
 		return f, fmt.Errorf("list interfaces: %w", err)
 	}
-	names := make(map[int]string, len(links))
-	loopback := make(map[int]bool)
+	names := make(map[uint32]string, len(links))
+	loopback := make(map[uint32]bool)
 	for _, l := range links {
-		a := l.Attrs()
-		names[a.Index] = a.Name
-		loopback[a.Index] = a.Flags&net.FlagLoopback != 0
+		names[l.Index] = l.Name
+		loopback[l.Index] = l.Flags&unix.IFF_LOOPBACK != 0
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := rtnl.Addrs(c, unix.AF_UNSPEC)
 	if err != nil {
 		return f, fmt.Errorf("list addresses: %w", err)
 	}
 	for _, a := range addrs {
-		if loopback[a.LinkIndex] || a.IPNet == nil {
+		if loopback[a.Index] {
 			continue
 		}
-		p, ok := prefix(a.IPNet)
-		if !ok {
-			continue
+		if p := a.Prefix(); p.IsValid() {
+			f.Addrs = append(f.Addrs, validate.HeldAddr{Iface: names[a.Index], Prefix: p})
 		}
-		f.Addrs = append(f.Addrs, validate.HeldAddr{Iface: names[a.LinkIndex], Prefix: p})
 	}
-	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		routes, err := netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		routes, err := rtnl.Routes(c, rtnl.Route{Family: family, Table: unix.RT_TABLE_MAIN})
 		if err != nil {
 			return f, fmt.Errorf("list routes: %w", err)
 		}
 		for _, r := range routes {
-			if !isDefault(r.Dst) {
-				continue
+			if r.Table != unix.RT_TABLE_MAIN || r.DstLen != 0 {
+				continue // not a default route of the main table
 			}
 			for _, gw := range gateways(r) {
-				f.Gateways = append(f.Gateways, validate.HeldAddr{Iface: names[r.LinkIndex], Prefix: netip.PrefixFrom(gw, gw.BitLen())})
+				f.Gateways = append(f.Gateways, validate.HeldAddr{Iface: names[gw.index], Prefix: netip.PrefixFrom(gw.addr, gw.addr.BitLen())})
 			}
 		}
 	}
@@ -72,35 +74,23 @@ func Gather(resolvConf string) (validate.Facts, error) {
 	return f, nil
 }
 
-func gateways(r netlink.Route) []netip.Addr {
-	var out []netip.Addr
-	if a, ok := netip.AddrFromSlice(r.Gw); ok && r.Gw != nil {
-		out = append(out, a.Unmap())
+type gateway struct {
+	addr  netip.Addr
+	index uint32 // the device it is reached through
+}
+
+// gateways are the route's gateway and those of its paths.
+func gateways(r rtnl.Route) []gateway {
+	var out []gateway
+	if r.Gateway.IsValid() {
+		out = append(out, gateway{r.Gateway, r.OIF})
 	}
-	for _, nh := range r.MultiPath {
-		if a, ok := netip.AddrFromSlice(nh.Gw); ok && nh.Gw != nil {
-			out = append(out, a.Unmap())
+	for _, nh := range r.Nexthops {
+		if nh.Gateway.IsValid() {
+			out = append(out, gateway{nh.Gateway, nh.Index})
 		}
 	}
 	return out
-}
-
-func isDefault(dst *net.IPNet) bool {
-	if dst == nil {
-		return true
-	}
-	ones, _ := dst.Mask.Size()
-	return ones == 0
-}
-
-func prefix(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, ones), true
 }
 
 // MaxResolvConf bounds what is read of a resolv.conf: the resolver reads
