@@ -179,6 +179,10 @@ func (e *Engine) SetRanges(ps []netip.Prefix) {
 // Ranges are those answered for.
 func (e *Engine) Ranges() []netip.Prefix { return e.ranges }
 
+// Pending reports whether a duplicate-address probe waits for its
+// answer: a reply already received must be handled before it times out.
+func (e *Engine) Pending() bool { return len(e.pending) > 0 }
+
 // Stats are the counters so far.
 func (e *Engine) Stats() Stats { return e.stats }
 

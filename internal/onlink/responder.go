@@ -85,7 +85,13 @@ func (r *responder) run(ctx context.Context, e *Engine) {
 		}
 		r.stats = e.Stats()
 		r.mu.Unlock()
-		next = e.Tick(now)
+		// What arrived while the loop was busy is handled before the
+		// clock runs out on a probe it may answer: a holder's reply in
+		// the socket's queue must not be taken for silence.
+		if !r.drain(e, buf, &reads, now) {
+			return
+		}
+		next = e.Tick(r.now())
 		r.flush(e)
 
 		dl := now.Add(tick)
@@ -118,6 +124,26 @@ func (r *responder) run(ctx context.Context, e *Engine) {
 		e.Handle(r.now(), m, from)
 		r.flush(e)
 	}
+}
+
+// drainWait is how long drain waits for a packet already queued: enough
+// for the poller to hand it over, short enough not to delay the loop.
+const drainWait = time.Millisecond
+
+// drain handles the packets queued on the socket, within the read budget,
+// and reports false when the socket failed.
+func (r *responder) drain(e *Engine, buf []byte, reads *Bucket, now time.Time) bool {
+	for i := 0; i < 64 && e.Pending() && reads.Allow(now); i++ {
+		r.conn.SetReadDeadline(time.Now().Add(drainWait))
+		n, from, err := r.conn.ReadFrom(buf)
+		if err != nil {
+			return nd.IsTimeout(err)
+		}
+		if m, err := nd.ParseNDP(buf[:n]); err == nil {
+			e.Handle(r.now(), m, from)
+		}
+	}
+	return true
 }
 
 func (r *responder) flush(e *Engine) {
