@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/routes"
 )
 
 // Crash safety: anyip-routes is SIGKILLed while it moves the table from
@@ -198,8 +197,8 @@ func TestKilledWatchConvergesOnRestart(t *testing.T) {
 		b.renameCfg(next...)
 		// The service waits for the file to be quiet, then reconciles:
 		// the first route event says it has begun.
-		events.waitFirst(t)
-		events.close()
+		waitFirst(t, events)
+		events.Close()
 		time.Sleep(time.Duration(rng.Int64N(int64(apply) + 1)))
 		w.cmd.Process.Signal(syscall.SIGKILL)
 		<-w.done
@@ -248,50 +247,30 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-// routeWatcher is a netlink socket in the box subscribed to IPv4 route
-// changes.
-type routeWatcher struct{ fd int }
-
-func subscribeRouteChanges(t *testing.T, b *box) *routeWatcher {
+// subscribeRouteChanges listens in the box for changes to table local,
+// through the route service's own subscription.
+func subscribeRouteChanges(t *testing.T, b *box) *routes.Events {
 	t.Helper()
-	var fd int
+	var ev *routes.Events
 	err := b.ns.Do(func() error {
 		var err error
-		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_IPV4_ROUTE})
+		ev, err = routes.Subscribe(func(string, ...any) {})
+		return err
 	})
 	if err != nil {
 		t.Fatalf("subscribe to route events: %v", err)
 	}
-	e := &routeWatcher{fd}
-	t.Cleanup(e.close)
-	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	t.Cleanup(func() { ev.Close() })
+	return ev
 }
 
-// waitFirst waits for the first route change (a dropped event, ENOBUFS,
-// also means there were changes).
-func (e *routeWatcher) waitFirst(t *testing.T) {
+// waitFirst waits for the first route change (a dropped event also means
+// there were changes).
+func waitFirst(t *testing.T, ev *routes.Events) {
 	t.Helper()
-	buf := make([]byte, 64<<10)
-	_, _, err := unix.Recvfrom(e.fd, buf, 0)
-	for err == unix.EINTR {
-		_, _, err = unix.Recvfrom(e.fd, buf, 0)
-	}
-	if err != nil && err != unix.ENOBUFS {
-		t.Fatalf("no route change within 10s of the edit: %v", err)
-	}
-}
-
-func (e *routeWatcher) close() {
-	if e.fd >= 0 {
-		unix.Close(e.fd)
-		e.fd = -1
+	select {
+	case <-ev.C():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no route change within 10s of the edit")
 	}
 }

@@ -135,34 +135,14 @@ func (b *box) foreign() []string {
 	return out
 }
 
-// eventually polls cond until it holds, failing the test after a generous
-// deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // eventuallyRoutes waits for our routes to be exactly want.
 func (b *box) eventuallyRoutes(what string, want ...string) {
 	b.t.Helper()
 	want = slices.Clone(want)
 	slices.Sort(want)
 	var got []string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got = b.routes(); slices.Equal(got, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: routes with proto 241 = %q, want %q within 5s", what, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !e2etest.Poll(5*time.Second, func() bool { got = b.routes(); return slices.Equal(got, want) }) {
+		b.t.Fatalf("%s: routes with proto 241 = %q, want %q within 5s", what, got, want)
 	}
 }
 
@@ -348,7 +328,7 @@ func (s *watchProc) stop() int {
 func (s *watchProc) waitLog(want ...string) string {
 	s.t.Helper()
 	var line string
-	eventually(s.t, "log line with "+strings.Join(want, ", "), func() bool {
+	e2etest.Eventually(s.t, "log line with "+strings.Join(want, ", "), func() bool {
 		for _, l := range strings.Split(s.log.String(), "\n") {
 			ok := true
 			for _, w := range want {

@@ -269,7 +269,7 @@ func TestWatchRestartNeverDropsRoutes(t *testing.T) {
 		w.waitLog("stopping; the routes stay in place")
 		w = b.startWatch()
 		// Some samples while stopped and starting, some after.
-		eventually(t, "sampling", func() bool { return samples.Load() > before+20 })
+		e2etest.Eventually(t, "sampling", func() bool { return samples.Load() > before+20 })
 	}
 	close(stop)
 	wg.Wait()
@@ -303,7 +303,7 @@ func TestWatchNotifiesSystemd(t *testing.T) {
 	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.144/28", "fd00:20::/112")
 
 	// Watchdog pings keep coming (every 100 ms for WATCHDOG_USEC=200ms).
-	eventually(t, "three WATCHDOG=1", func() bool {
+	e2etest.Eventually(t, "three WATCHDOG=1", func() bool {
 		n := 0
 		for _, m := range w.notify.messages() {
 			if m == "WATCHDOG=1" {

@@ -244,7 +244,7 @@ func watchdog(a *Appliance, ranges []string, vip string) {
 	old := p["MainPID"]
 	s := a.Sample(ranges, vip)
 	a.MustExec("kill", "-STOP", old)
-	ok := Eventually(20*time.Second, func() bool {
+	ok := e2etest.Poll(20*time.Second, func() bool {
 		q := a.Show(unit, "NRestarts", "MainPID", "ActiveState", "SubState")
 		return q["NRestarts"] == "1" && q["MainPID"] != old && q["MainPID"] != "0" && q["ActiveState"] == "active" && q["SubState"] == "running"
 	})
@@ -294,13 +294,13 @@ func restartStop(a *Appliance, ranges []string, vip string) {
 func handEdit(a *Appliance, ranges []string, keep, drop netip.Prefix) {
 	a.Sh(fmt.Sprintf("printf '%%s\\n' %s %s >> %s", keep, drop, cfgPath))
 	want := sorted(append(slices.Clone(ranges), keep.String(), drop.String()))
-	if !Eventually(5*time.Second, func() bool { return slices.Equal(a.Routes(), want) }) {
+	if !e2etest.Poll(5*time.Second, func() bool { return slices.Equal(a.Routes(), want) }) {
 		a.Fatalf("after adding %s and %s to %s: routes %v, want %v", keep, drop, cfgPath, a.Routes(), want)
 	}
 	a.serves(url(VIP(drop), 8080), VIP(drop).String()+" any")
 	a.Sh(fmt.Sprintf("sed -i '\\|^%s$|d' %s", drop, cfgPath))
 	want = sorted(append(slices.Clone(ranges), keep.String()))
-	if !Eventually(5*time.Second, func() bool { return slices.Equal(a.Routes(), want) }) {
+	if !e2etest.Poll(5*time.Second, func() bool { return slices.Equal(a.Routes(), want) }) {
 		a.Fatalf("after removing %s from %s: routes %v, want %v", drop, cfgPath, a.Routes(), want)
 	}
 	if body, err := a.httpGet(url(VIP(drop), 8080), 500*time.Millisecond); err == nil {

@@ -692,20 +692,6 @@ func httpGet(ns *netnstest.NS, url string, timeout time.Duration) (string, error
 	return b.String(), nil
 }
 
-// Eventually polls cond every 20 ms until it holds or d has passed.
-func Eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {

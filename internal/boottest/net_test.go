@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anyip/anyip/internal/appliance"
+	"github.com/anyip/anyip/internal/e2etest"
 )
 
 // The scenarios of the appliance's network: who routes what, asked of the
@@ -238,7 +239,7 @@ func checkReplyPath(a *Appliance, ranges []string, role string) {
 	}
 	a.MustExec("networkctl", "reload")
 	a.MustExec("sh", "-c", m[1])
-	if !Eventually(10*time.Second, func() bool { return slices.Equal(a.ipRules(), before) }) {
+	if !e2etest.Poll(10*time.Second, func() bool { return slices.Equal(a.ipRules(), before) }) {
 		a.Fatalf("after networkctl reload and %s: rules %q, want %q back", m[1], a.ipRules(), before)
 	}
 	a.checkItems(0, ranges, "network", "reply-path", "backends")

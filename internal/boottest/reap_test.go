@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
 )
 
@@ -92,7 +93,7 @@ wait:
 	// the test binary, the container's init does not), the directory with
 	// the root filesystem, the namespaces, nspawn's directory for the
 	// machine.
-	if !Eventually(2*time.Second, func() bool { return nspawnGone(name) }) {
+	if !e2etest.Poll(2*time.Second, func() bool { return nspawnGone(name) }) {
 		t.Fatalf("after SIGKILL of the run: its nspawn still runs")
 	}
 	if start == "" {

@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/anyip/anyip/internal/netnstest"
 )
@@ -41,5 +42,29 @@ func WantRoutes(t testing.TB, got []string, want ...string) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes with proto 241 = %q, want %q", got, want)
+	}
+}
+
+// Poll checks cond every 20 ms until it holds or d has passed, and
+// reports whether it held.
+func Poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Eventually fails the test unless cond comes to hold within a generous
+// 5 s.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(5*time.Second, cond) {
+		t.Fatalf("%s: not within 5s", what)
 	}
 }

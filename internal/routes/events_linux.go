@@ -24,6 +24,9 @@ type Events struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 	log  func(msg string, args ...any)
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Subscribe starts listening in the current network namespace; log
@@ -57,11 +60,14 @@ func Subscribe(log func(msg string, args ...any)) (*Events, error) {
 // many changes.
 func (e *Events) C() <-chan struct{} { return e.ch }
 
+// Close ends the subscription; closing again does nothing.
 func (e *Events) Close() error {
-	close(e.done)
-	err := e.c.Close() // ends a Receive under way
-	e.wg.Wait()
-	return err
+	e.closeOnce.Do(func() {
+		close(e.done)
+		e.closeErr = e.c.Close() // ends a Receive under way
+		e.wg.Wait()
+	})
+	return e.closeErr
 }
 
 func (e *Events) signal() {
