@@ -338,12 +338,17 @@ func up(ctx context.Context, o options, m upMode, stdout, stderr io.Writer) int 
 	if m.json {
 		return finish(cli.ExitOK)
 	}
-	rt := rep.Routes
+	writeUpText(out, rep.Routes, m.dryRun)
+	return cli.ExitOK
+}
+
+// writeUpText says what up did (or, in a dry run, would do) to the table.
+func writeUpText(out io.Writer, rt routes.Report, dryRun bool) {
 	counts := fmt.Sprintf("%d added, %d adopted, %d removed, %d kept", len(rt.Added), len(rt.Adopted), len(rt.Removed), rt.Kept)
 	switch {
-	case m.dryRun && rt.Empty():
+	case dryRun && rt.Empty():
 		fmt.Fprintf(out, "dry run: nothing would change; %s in place\n", countRanges(rt.InPlace()))
-	case m.dryRun:
+	case dryRun:
 		writeRouteLines(out, rt, "would be ")
 		fmt.Fprintf(out, "dry run: would be %s, leaving %s in place; nothing was changed\n", counts, countRanges(rt.InPlace()))
 	case rt.Empty():
@@ -352,7 +357,6 @@ func up(ctx context.Context, o options, m upMode, stdout, stderr io.Writer) int 
 		writeRouteLines(out, rt, "")
 		fmt.Fprintf(out, "%s in place: %s\n", countRanges(rt.InPlace()), counts)
 	}
-	return cli.ExitOK
 }
 
 // writeRouteLines prints a line per range added, adopted or removed.
