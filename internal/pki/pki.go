@@ -1,0 +1,79 @@
+// Package pki makes and checks the appliance's certificate authority: the
+// CA the Data Plane API's server certificate is signed with, and that the
+// control plane is given to trust. It is pure but for the randomness of a
+// new key.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Validity of a generated CA: ten years, as the old appliance's new-ca.sh.
+const Validity = 10 * 365 * 24 * time.Hour
+
+// NewCA returns a self-signed CA certificate and its private key (ECDSA
+// P-256, PKCS #8), both PEM. commonName names the appliance.
+func NewCA(commonName string, now time.Time) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	ski := sha1.Sum(pub)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"anyip appliance CA"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(Validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		SubjectKeyId:          ski[:],
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), crypto.Signer(key))
+	if err != nil {
+		return nil, nil, err
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), nil
+}
+
+// CheckPair reports whether key belongs to cert and cert is a CA. The
+// error never holds key material.
+func CheckPair(certPEM, keyPEM []byte) error {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return errors.New("the key does not belong to the certificate, or one of them is not PEM")
+	}
+	c, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("the certificate does not parse: %v", err)
+	}
+	if !c.IsCA {
+		return errors.New("the certificate is not a CA (basicConstraints CA:TRUE)")
+	}
+	return nil
+}
