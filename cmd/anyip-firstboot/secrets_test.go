@@ -18,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-crypt/crypt"
+
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/firstboot"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
 
@@ -98,6 +101,26 @@ func newLeakSecrets(t *testing.T, public string) *leakSecrets {
 		}
 	}
 	return s
+}
+
+// hashFor reports whether a line of data (shadow's or a userlist's) for
+// user holds a crypt hash of pw.
+func hashFor(data []byte, user, pw string) bool {
+	for _, l := range strings.Split(string(data), "\n") {
+		var fields []string
+		switch {
+		case strings.HasPrefix(l, user+":"):
+			fields = strings.Split(l, ":")
+		case strings.HasPrefix(strings.TrimSpace(l), "user "+user+" password "):
+			fields = append([]string{""}, strings.Fields(l)[3])
+		default:
+			continue
+		}
+		if ok, err := crypt.CheckPassword(pw, fields[1]); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 // props sets the secrets on p.
@@ -272,7 +295,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if e.Type().IsRegular() && !strings.HasPrefix(p, tool.dir) && !strings.HasPrefix(p, noEnv.dir) {
+			if e.Type().IsRegular() && !strings.HasPrefix(p, tool.dir) && !strings.HasPrefix(p, noEnv.dir) && !secretDestination(t, p) {
 				data, err := os.ReadFile(p)
 				if err != nil {
 					return err
@@ -299,10 +322,24 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The search looked at what it should have: the files of both
 	// directories, the statuses of every published run, and reports that
 	// name the secret properties.
-	for _, p := range []string{b.cfg, filepath.Join(b.state, "firstboot.yaml")} {
+	for _, p := range []string{b.cfg, filepath.Join(b.state, "firstboot.yaml"), filepath.Join(b.root, firstboot.DataplaneConf), filepath.Join(b.root, firstboot.SSHDropIn)} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("nothing to search in %s: %v", p, err)
 		}
+	}
+	// The passwords reached their files, as hashes only (searched above
+	// for the clear text), and the key its own 0600 file.
+	for _, h := range []struct{ file, user, pw string }{
+		{firstboot.ShadowFile, "root", sec.root},
+		{firstboot.DataplaneUsers, "admin", sec.api},
+	} {
+		data, _ := os.ReadFile(filepath.Join(b.root, h.file))
+		if !hashFor(data, h.user, h.pw) {
+			t.Errorf("%s holds no hash of the wizard's password for %s", h.file, h.user)
+		}
+	}
+	if key, err := os.ReadFile(filepath.Join(b.root, firstboot.CAKeyFile)); err != nil || !strings.Contains(strings.Join(strings.Fields(string(key)), " "), sec.key) {
+		t.Errorf("%s does not hold the wizard's CA key (%v)", firstboot.CAKeyFile, err)
 	}
 	published := 0
 	for _, run := range runs {

@@ -30,6 +30,9 @@ type Plan struct {
 	Desired []netip.Prefix
 	// Network is what the host name, resolver and NIC parts write.
 	Network NetworkPlan
+	// Wizard is what the root password, SSH, Data Plane API and CA parts
+	// write.
+	Wizard WizardPlan
 }
 
 // MakePlan checks the wizard's configuration and the ranges file against
@@ -81,6 +84,11 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 		}
 	}
 	p.Network = PlanNetwork(w, rules, p.Refused)
+	name := w.Config.Hostname
+	if name == "" {
+		name = defaultHostname
+	}
+	p.Wizard = PlanWizard(w.Config, name)
 	return p
 }
 
