@@ -226,7 +226,7 @@ func must(s string, err error) string {
 const secret = "hunter2-Sup3rSecret"
 
 // govc import.ova with "InjectOvfEnv": true writes the environment with
-// govmomi's ovf.Env.MarshalManual, values unescaped: '&', '<', '>' and '\''
+// govmomi's ovf.Env.MarshalManual, values unescaped: '&', '<', '>' and '\”
 // in a value are read as they were typed, the rest of the document as XML.
 func TestParseInjectOvfEnvUnescaped(t *testing.T) {
 	for _, pw := range []string{`a&b<c>d'e`, `&&<<`, `x&#;y&#x;z&am p;`, `&lt;&#65;`} {
