@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/upgrade"
 )
 
@@ -38,5 +39,43 @@ func TestUpgradeSaysWhatItDid(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "upgrade: nothing to do") || strings.Contains(out.String(), "changed:") {
 		t.Errorf("second run:\n%s", out.String())
+	}
+}
+
+// An old appliance taken over without a reboot: its ranges file (the
+// wizard's ranges appended by its first boot, one deleted and one widened
+// by hand since), its routes (proto boot, from anyiproutectl.sh) and its
+// marker. First boot keeps the operator's edits with warnings, adopts the
+// routes in place (one per range, ours), and does the same at the next boot.
+func TestFirstbootAfterUpgradeKeepsTheOperatorsEdits(t *testing.T) {
+	b := newBox(t)
+	b.roleNICs("management", "workload", "frontend")
+	os.MkdirAll(filepath.Dir(b.cfg), 0o755)
+	os.WriteFile(b.cfg, []byte("# old header\n10.30.0.128/25\n10.30.0.96/27\n"), 0o644)
+	os.MkdirAll(filepath.Join(b.root, filepath.Dir(upgrade.OldMarker)), 0o755)
+	os.WriteFile(filepath.Join(b.root, upgrade.OldMarker), nil, 0o644)
+	for _, r := range []string{"10.30.0.128/25", "10.30.0.96/27"} {
+		b.ns.Run(t, "ip", "route", "add", "local", r, "dev", "lo", "table", "local")
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--upgrade", "--root", b.root}, nil, &out, &out); code != 0 {
+		t.Fatalf("upgrade: %d\n%s", code, out.String())
+	}
+	p := e2etest.Base3NIC().With("loadbalance.service_ip_range", "10.30.0.128/26, 10.30.0.64/27")
+	for boot := 1; boot <= 2; boot++ {
+		r := b.run(p, "--publish=false")
+		b.want(r, 0)
+		for _, w := range []string{"10.30.0.128/26 is within 10.30.0.128/25", "10.30.0.64/27 was deleted by hand"} {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("boot %d: no warning %q:\n%s", boot, w, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout, "error:") {
+			t.Errorf("boot %d: errors:\n%s", boot, r.stdout)
+		}
+		wantRoutes(t, b.routes(), "10.30.0.128/25", "10.30.0.96/27")
+		if other := b.ns.LocalRoutes(t, "boot"); len(other) != 0 {
+			t.Errorf("boot %d: old routes left beside ours: %v", boot, other)
+		}
 	}
 }
