@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"html"
@@ -44,6 +45,7 @@ type rpctool struct {
 	dir   string // holds vmware-rpctool; the PATH of the command under test
 	calls string // one request per record
 	sets  string // the values of info-set guestinfo.anyip.status
+	ca    string // the values of info-set guestinfo.dataplaneapi.cacert
 }
 
 const recordSep = "\x1e"
@@ -51,7 +53,7 @@ const recordSep = "\x1e"
 func newRpctool(t *testing.T, envFile string) *rpctool {
 	t.Helper()
 	dir := t.TempDir()
-	f := &rpctool{t: t, dir: filepath.Join(dir, "bin"), calls: filepath.Join(dir, "calls"), sets: filepath.Join(dir, "status")}
+	f := &rpctool{t: t, dir: filepath.Join(dir, "bin"), calls: filepath.Join(dir, "calls"), sets: filepath.Join(dir, "status"), ca: filepath.Join(dir, "cacert")}
 	if err := os.Mkdir(f.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +71,8 @@ case "$1" in
 	` + answer + ` ;;
 'info-set ` + ovfenv.StatusKey + ` '*)
 	printf '%s\036' "${1#'info-set ` + ovfenv.StatusKey + ` '}" >>` + shellQuote(f.sets) + ` ;;
+'info-set ` + ovfenv.CACertKey + ` '*)
+	printf '%s\036' "${1#'info-set ` + ovfenv.CACertKey + ` '}" >>` + shellQuote(f.ca) + ` ;;
 *)
 	echo 'Unknown command' >&2; exit 1 ;;
 esac
@@ -310,6 +314,12 @@ func TestGuestinfoDeployExamples(t *testing.T) {
 			b.checkApplied(r, tool, wantedRanges(t, env))
 			if !strings.Contains(r.Stderr, "source=vmware-rpctool") {
 				t.Errorf("the log does not name the source vmware-rpctool:\n%s", r.Stderr)
+			}
+			// The CA certificate the wizard gave, published for the
+			// Supervisor as the old appliance did; never the key.
+			cert, _ := os.ReadFile(filepath.Join(b.root, firstboot.CACertFile))
+			if ca := records(t, tool.ca); len(ca) != 1 || ca[0] != base64.StdEncoding.EncodeToString(cert) || len(cert) == 0 {
+				t.Errorf("published CA certificates %.40q, want the one in %s", ca, firstboot.CACertFile)
 			}
 			calls := records(t, tool.calls)
 			if len(calls) == 0 || calls[0] != "info-get "+ovfenv.OVFEnvKey {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -95,7 +98,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 // publish tells the vSphere admin how the run went, through guestinfo,
 // where vCenter shows it without a console login. Best effort: a VM
 // without VMware Tools still boots.
-func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
+func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report, root string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	via, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.StatusKey, statusLine(r))
@@ -110,6 +113,29 @@ func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
 		return
 	}
 	log.Info("published the outcome", "key", ovfenv.StatusKey, "via", via)
+	publishCA(ctx, log, r, root)
+}
+
+// publishCA hands the vSphere admin the CA certificate (never its key) in
+// guestinfo.dataplaneapi.cacert, base64, as the old appliance did: it is
+// what the Supervisor is told to trust for the Data Plane API.
+func publishCA(ctx context.Context, log *slog.Logger, r *firstboot.Report, root string) {
+	ok := false
+	for _, p := range r.Parts {
+		ok = ok || p.Part == firstboot.PartCA && (p.Result == firstboot.Applied || p.Result == firstboot.Unchanged)
+	}
+	if !ok {
+		return
+	}
+	cert, err := os.ReadFile(filepath.Join(root, firstboot.CACertFile))
+	if err != nil || len(cert) > 16<<10 {
+		return
+	}
+	if _, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.CACertKey, base64.StdEncoding.EncodeToString(cert)); err != nil {
+		log.Warn("could not publish the CA certificate to guestinfo", "key", ovfenv.CACertKey, "err", err)
+		return
+	}
+	log.Info("published the CA certificate", "key", ovfenv.CACertKey)
 }
 
 // statusLine is the published outcome: the result first, then the

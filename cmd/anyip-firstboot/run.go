@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	r, code := firstboot.Run(ctx, o.Options, source(o.ovfEnv, stdin), log)
 	writeReport(stdout, o.output, r)
 	if o.publish && !o.DryRun && !o.Early {
-		publish(ctx, log, r)
+		publish(ctx, log, r, o.Root)
 	}
 	return code
 }
