@@ -3,6 +3,7 @@ package firstboot
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -23,6 +24,9 @@ const (
 	DataplaneUsers = "etc/haproxy/dataplaneapi-users.cfg"
 	CACertFile     = "etc/haproxy/ca.crt"
 	CAKeyFile      = "etc/haproxy/ca.key"
+	// The Data Plane API's server certificate, signed by the CA.
+	ServerCertFile = "etc/haproxy/server.crt"
+	ServerKeyFile  = "etc/haproxy/server.key"
 	// Userlist is the name the Data Plane API looks the user up in, the
 	// old appliance's.
 	Userlist = "controller"
@@ -46,6 +50,10 @@ type WizardPlan struct {
 	CAKey  appliance.Secret
 	// CAName is a generated CA's common name: the host name.
 	CAName string
+	// ServerNames and ServerIPs are what the server certificate is for:
+	// the host name and localhost, loopback and the static addresses.
+	ServerNames []string
+	ServerIPs   []net.IP
 }
 
 // PlanWizard renders the rest of the wizard. It is pure.
@@ -59,7 +67,26 @@ func PlanWizard(c appliance.Config, hostname string) WizardPlan {
 		CACert:            []byte(c.CACert),
 		CAKey:             c.CAKey,
 		CAName:            hostname,
+		ServerNames:       serverNames(hostname),
+		ServerIPs:         serverIPs(c),
 	}
+}
+
+func serverNames(hostname string) []string {
+	if hostname == "localhost" {
+		return []string{"localhost"}
+	}
+	return []string{hostname, "localhost"}
+}
+
+func serverIPs(c appliance.Config) []net.IP {
+	ips := []net.IP{net.IPv4(127, 0, 0, 1).To4()}
+	for _, n := range c.NICs {
+		if n.Static() {
+			ips = append(ips, net.IP(n.Addr.Addr().AsSlice()))
+		}
+	}
+	return ips
 }
 
 func sshDropIn(permit bool) []byte {
@@ -136,8 +163,8 @@ func dataplaneConf(port uint16) []byte {
 	d.Dataplaneapi.Scheme = []string{"https"}
 	d.Dataplaneapi.TLS.Host = "0.0.0.0"
 	d.Dataplaneapi.TLS.Port = port
-	d.Dataplaneapi.TLS.Certificate = "/etc/haproxy/server.crt"
-	d.Dataplaneapi.TLS.Key = "/etc/haproxy/server.key"
+	d.Dataplaneapi.TLS.Certificate = "/" + ServerCertFile
+	d.Dataplaneapi.TLS.Key = "/" + ServerKeyFile
 	d.Dataplaneapi.Userlist.Userlist = Userlist
 	d.Dataplaneapi.Userlist.File = "/" + DataplaneUsers
 	d.HAProxy.ConfigFile = "/etc/haproxy/haproxy.cfg"

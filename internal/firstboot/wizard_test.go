@@ -2,6 +2,8 @@ package firstboot
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 
 	"log/slog"
 	"os"
@@ -110,6 +112,10 @@ func TestWizardPartsApplyOnceThenUnchanged(t *testing.T) {
 	if mode(t, filepath.Join(o.Root, CACertFile)) != 0o644 || mode(t, filepath.Join(o.Root, CAKeyFile)) != 0o600 {
 		t.Error("CA modes are not 0644 and 0600")
 	}
+	srv := serverCert(t, o.Root, cert)
+	if srv.Subject.CommonName != "lb-01.example.internal" || srv.VerifyHostname("lb-01.example.internal") != nil || srv.VerifyHostname("127.0.0.1") != nil {
+		t.Errorf("server certificate for %v %v", srv.DNSNames, srv.IPAddresses)
+	}
 	for _, s := range []string{rootPwd, apiPwd, string(key)} {
 		if strings.Contains(log.String(), s) {
 			t.Errorf("the log holds a secret:\n%s", log)
@@ -154,6 +160,14 @@ func TestWizardCAReplacesAndKeyIsPrivate(t *testing.T) {
 	if !bytes.Equal(gotCert, cert) || !bytes.Equal(gotKey, key) || mode(t, keyPath) != 0o600 {
 		t.Errorf("CA not written as given (mode %v)", mode(t, keyPath))
 	}
+	serverCert(t, o.Root, cert) // signed by the wizard's CA
+	// Another CA in the wizard: a new server certificate, signed by it.
+	cert2, key2, _ := pki.NewCA("given later", mustNow())
+	c2 := config(t, appliance.KeyCACert, oneLine(cert2), appliance.KeyCAKey, oneLine(key2))
+	if out := applyCA(o, PlanWizard(c2, "x"), l); out.Result != Applied || !strings.Contains(out.Detail, "server certificate") {
+		t.Errorf("new CA: %+v", out)
+	}
+	serverCert(t, o.Root, cert2)
 	// Same files, key made world-readable by hand: put back to 0600.
 	os.Chmod(keyPath, 0o644)
 	if out := applyCA(o, PlanWizard(c, "x"), l); out.Result != Applied || mode(t, keyPath) != 0o600 {
@@ -261,6 +275,30 @@ func sshdT(t *testing.T, root, want string) {
 	if !strings.Contains(string(out), "\npermitrootlogin "+want+"\n") {
 		t.Errorf("sshd -T does not show permitrootlogin %s:\n%s", want, grepLine(string(out), "permitrootlogin"))
 	}
+}
+
+// serverCert returns the Data Plane API's server certificate after
+// checking that it is signed by ca, serves TLS, and its key is 0600.
+func serverCert(t *testing.T, root string, ca []byte) *x509.Certificate {
+	t.Helper()
+	certPEM, keyPEM := readFile(t, filepath.Join(root, ServerCertFile)), readFile(t, filepath.Join(root, ServerKeyFile))
+	if m := mode(t, filepath.Join(root, ServerKeyFile)); m != 0o600 {
+		t.Errorf("server key mode %v", m)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	if _, err := c.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("the server certificate is not signed by the CA: %v", err)
+	}
+	return c
 }
 
 func readFile(t *testing.T, path string) []byte {

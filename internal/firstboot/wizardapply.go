@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/anyip/anyip/internal/pki"
@@ -271,7 +272,29 @@ func applyCA(o Options, p WizardPlan, log *slog.Logger) Outcome {
 	if err := os.MkdirAll(filepath.Dir(certPath), 0o755); err != nil {
 		return failed(err)
 	}
-	cert, key := p.CACert, []byte(p.CAKey.Reveal())
+	cert, key, detail, changed, err := settleCA(certPath, keyPath, p, log)
+	if err != nil {
+		return failed(err)
+	}
+	srv, err := settleServer(o, p, cert, key, log)
+	if err != nil {
+		return failed(err)
+	}
+	switch {
+	case changed && srv:
+		detail = strings.TrimPrefix(detail+"; a new server certificate", "; ")
+	case srv:
+		detail = "a new server certificate"
+	case !changed:
+		return Outcome{Result: Unchanged}
+	}
+	return Outcome{Result: Applied, Detail: detail}
+}
+
+// settleCA writes the wizard's CA, or keeps the one there is, or makes
+// one, and returns the pair in place.
+func settleCA(certPath, keyPath string, p WizardPlan, log *slog.Logger) (cert, key []byte, detail string, changed bool, err error) {
+	cert, key = p.CACert, []byte(p.CAKey.Reveal())
 	generated := false
 	if len(cert) == 0 {
 		// No CA in the wizard: keep the one there is (generated at an
@@ -280,20 +303,16 @@ func applyCA(o Options, p WizardPlan, log *slog.Logger) Outcome {
 		curKey, kerr := readBounded(keyPath)
 		if cerr == nil && kerr == nil && pki.CheckPair(curCert, curKey) == nil {
 			fixed, err := keepSecretMode(keyPath)
-			if err != nil {
-				return failed(err)
-			}
 			if fixed {
-				return Outcome{Result: Applied, Detail: "the CA key made private (0600)"}
+				detail = "the CA key made private (0600)"
 			}
-			return Outcome{Result: Unchanged}
+			return curCert, curKey, detail, fixed, err
 		}
 		if cerr == nil || kerr == nil {
 			log.Warn("the CA files do not hold a CA and its key; generating a new CA", "cert", certPath, "key", keyPath)
 		}
-		var err error
 		if cert, key, err = pki.NewCA(p.CAName, time.Now()); err != nil {
-			return failed(fmt.Errorf("generate a CA: %w", err))
+			return nil, nil, "", false, fmt.Errorf("generate a CA: %w", err)
 		}
 		generated = true
 	}
@@ -301,24 +320,47 @@ func applyCA(o Options, p WizardPlan, log *slog.Logger) Outcome {
 	// match, which the next boot replaces (or rewrites from the wizard).
 	keyChanged, err := writeSecretIfChanged(keyPath, key)
 	if err != nil {
-		return failed(fmt.Errorf("write %s: %w", keyPath, err))
+		return nil, nil, "", false, fmt.Errorf("write %s: %w", keyPath, err)
 	}
 	certChanged, err := writeIfChanged(certPath, cert)
 	if err != nil {
-		return failed(fmt.Errorf("write %s: %w", certPath, err))
+		return nil, nil, "", false, fmt.Errorf("write %s: %w", certPath, err)
 	}
 	if err := os.Chmod(certPath, 0o644); err != nil {
-		return failed(err)
+		return nil, nil, "", false, err
 	}
-	if !keyChanged && !certChanged {
-		return Outcome{Result: Unchanged}
-	}
-	if generated {
+	switch {
+	case !keyChanged && !certChanged:
+	case generated:
 		log.Info("generated a CA", "cert", certPath, "key", keyPath, "common_name", p.CAName)
-		return Outcome{Result: Applied, Detail: "generated " + certPath}
+		detail = "generated " + certPath
+	default:
+		log.Info("wrote the CA from the vApp properties", "cert", certPath, "key", keyPath)
 	}
-	log.Info("wrote the CA from the vApp properties", "cert", certPath, "key", keyPath)
-	return Outcome{Result: Applied}
+	return cert, key, detail, keyChanged || certChanged, nil
+}
+
+// settleServer makes the Data Plane API's server certificate, signed by
+// the CA, when there is none that is current for the appliance's names.
+func settleServer(o Options, p WizardPlan, caCert, caKey []byte, log *slog.Logger) (bool, error) {
+	certPath, keyPath := filepath.Join(o.Root, ServerCertFile), filepath.Join(o.Root, ServerKeyFile)
+	cur, cerr := readBounded(certPath)
+	curKey, kerr := readBounded(keyPath)
+	if cerr == nil && kerr == nil && pki.ServerCurrent(cur, curKey, caCert, p.ServerNames, p.ServerIPs, time.Now()) {
+		return keepSecretMode(keyPath)
+	}
+	cert, key, err := pki.NewServer(caCert, caKey, p.ServerNames, p.ServerIPs, time.Now())
+	if err != nil {
+		return false, fmt.Errorf("make the server certificate: %w", err)
+	}
+	if err := writeSecret(keyPath, key); err != nil {
+		return false, fmt.Errorf("write %s: %w", keyPath, err)
+	}
+	if _, err := writeIfChanged(certPath, cert); err != nil {
+		return false, fmt.Errorf("write %s: %w", certPath, err)
+	}
+	log.Info("made the Data Plane API's server certificate", "cert", certPath, "names", p.ServerNames, "addresses", p.ServerIPs)
+	return true, nil
 }
 
 // writeSecret writes a file that holds a secret: mode 0600, owner root,

@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"slices"
 	"time"
 )
 
@@ -76,4 +78,84 @@ func CheckPair(certPEM, keyPEM []byte) error {
 		return errors.New("the certificate is not a CA (basicConstraints CA:TRUE)")
 	}
 	return nil
+}
+
+// ServerValidity of a server certificate: two years, renewed by first
+// boot a month before it ends.
+const ServerValidity = 2 * 365 * 24 * time.Hour
+
+// NewServer returns a server certificate for names and ips signed by the
+// CA, and its key (ECDSA P-256, PKCS #8), both PEM: what the Data Plane
+// API serves, as the old appliance's new-cert.sh made it.
+func NewServer(caCertPEM, caKeyPEM []byte, names []string, ips []net.IP, now time.Time) (certPEM, keyPEM []byte, err error) {
+	ca, err := tls.X509KeyPair(caCertPEM, caKeyPEM)
+	if err != nil {
+		return nil, nil, errors.New("the CA's key does not belong to its certificate")
+	}
+	caCert, err := x509.ParseCertificate(ca.Certificate[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	cn := "localhost"
+	if len(names) > 0 {
+		cn = names[0]
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(ServerValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     names,
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), ca.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), nil
+}
+
+// ServerCurrent reports whether a server certificate and key are a pair,
+// signed by the CA, valid for a month more at least, and for exactly names
+// and ips: otherwise first boot makes a new one.
+func ServerCurrent(certPEM, keyPEM, caCertPEM []byte, names []string, ips []net.IP, now time.Time) bool {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return false
+	}
+	c, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return false
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caCertPEM) {
+		return false
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now.Add(30 * 24 * time.Hour), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return false
+	}
+	if !slices.Equal(c.DNSNames, names) || len(c.IPAddresses) != len(ips) {
+		return false
+	}
+	for i := range ips {
+		if !c.IPAddresses[i].Equal(ips[i]) {
+			return false
+		}
+	}
+	return true
 }
