@@ -108,11 +108,15 @@ func NewServer(caCertPEM, caKeyPEM []byte, names []string, ips []net.IP, now tim
 	if len(names) > 0 {
 		cn = names[0]
 	}
+	end := now.Add(ServerValidity)
+	if caCert.NotAfter.Before(end) {
+		end = caCert.NotAfter // a certificate cannot outlive its CA usefully
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(ServerValidity),
+		NotAfter:     end,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     names,
@@ -131,8 +135,8 @@ func NewServer(caCertPEM, caKeyPEM []byte, names []string, ips []net.IP, now tim
 }
 
 // ServerCurrent reports whether a server certificate and key are a pair,
-// signed by the CA, valid for a month more at least, and for exactly names
-// and ips: otherwise first boot makes a new one.
+// signed by the CA, valid for a month more at least (or as long as the CA
+// is), and for exactly names and ips: otherwise first boot makes a new one.
 func ServerCurrent(certPEM, keyPEM, caCertPEM []byte, names []string, ips []net.IP, now time.Time) bool {
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
@@ -142,11 +146,20 @@ func ServerCurrent(certPEM, keyPEM, caCertPEM []byte, names []string, ips []net.
 	if err != nil {
 		return false
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caCertPEM) {
+	b, _ := pem.Decode(caCertPEM)
+	if b == nil {
 		return false
 	}
-	if _, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now.Add(30 * 24 * time.Hour), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+	ca, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return false
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	if _, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return false
+	}
+	if soon := now.Add(30 * 24 * time.Hour); c.NotAfter.Before(soon) && c.NotAfter.Before(ca.NotAfter) {
 		return false
 	}
 	if !slices.Equal(c.DNSNames, names) || len(c.IPAddresses) != len(ips) {
