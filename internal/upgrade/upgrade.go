@@ -24,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/render"
 )
 
@@ -235,7 +236,7 @@ func Run(o Options) ([]Step, error) {
 			return steps, err
 		}
 		rec.Moved = appendNew(rec.Moved, c)
-		say(true, "moved /%s to /%s (%d lines of settings; first boot takes them from the vApp properties)", c, BackupDir, settings(lines))
+		say(true, "moved /%s to /%s (%s of settings; first boot takes them from the vApp properties)", c, BackupDir, cli.Plural(settings(lines), "line"))
 	}
 	if _, err := os.Stat(root(OldMarker)); err == nil {
 		rec.OldFirstBoot = true
