@@ -127,18 +127,7 @@ func TestBootUpgradedOldAppliance(t *testing.T) {
 	if other := a.MustExec("ip", "route", "show", "table", "local", "proto", "boot"); strings.TrimSpace(other) != "" {
 		a.Fatalf("routes of another protocol beside ours:\n%s", other)
 	}
-	rules := a.MustExec("ip", "rule", "show")
-	seen := map[string]int{}
-	for _, l := range strings.Split(strings.TrimSpace(rules), "\n") {
-		if _, rule, ok := strings.Cut(l, ":"); ok {
-			seen[strings.TrimSpace(rule)]++
-		}
-	}
-	for r, n := range seen {
-		if n != 1 {
-			a.Fatalf("rule %q %d times:\n%s", r, n, rules)
-		}
-	}
+	a.oneRuleEach()
 	if got := managed(a.ReadFile(cfgPath)); !slices.Equal(got, prefixes(cfg.ServiceRanges)) {
 		a.Fatalf("managed block %v, want the wizard's %v", got, prefixes(cfg.ServiceRanges))
 	}
@@ -150,6 +139,50 @@ func TestBootUpgradedOldAppliance(t *testing.T) {
 	a.serves(url(VIP(own), 8080), VIP(own).String()+" any")
 	if n := strings.Count(a.Journal("-b"), "anyiproutectl.sh"); n != 0 {
 		a.Fatalf("the old scripts ran (%d journal lines)", n)
+	}
+
+	// The running appliance still has the old appliance's rules (an
+	// upgrade without a reboot: routetablectl.sh made them at its last
+	// boot). --upgrade on the running system removes them, the VIPs
+	// answering throughout.
+	t.Run("live upgrade removes the old rules", func(t *testing.T) {
+		a := a.For(t)
+		fe := nicOf(t, a, cfg.ServiceRanges[0])
+		for _, r := range [][]string{
+			{"from", fe.Addr.Masked().String(), "lookup", "3"},
+			{"to", cfg.AdditionalNetworks[0].String(), "lookup", "2"},
+		} {
+			a.VM.Run(t, "ip", append([]string{"rule", "add"}, r...)...)
+		}
+		s := a.Sample(prefixes(cfg.ServiceRanges), url(VIP(cfg.ServiceRanges[0]), 80))
+		out := a.MustExec("anyip-firstboot", "--upgrade")
+		problems := s.Stop()
+		a.contains("anyip-firstboot --upgrade", out, "removed 2 policy rules of the old appliance", "stopped the old units and restarted anyip's")
+		if problems != "" {
+			a.Fatalf("during the live upgrade: %s", problems)
+		}
+		a.oneRuleEach()
+		a.unit("anyip-routes.service", "active", "running", "success", "")
+		a.routes(want)
+		rs, hs := s.Counts()
+		t.Logf("%d samples of the table and %d requests during the live upgrade, none missing", rs, hs)
+	})
+}
+
+// oneRuleEach: no policy rule twice, whatever its priority.
+func (a *Appliance) oneRuleEach() {
+	a.t.Helper()
+	rules := a.MustExec("ip", "rule", "show")
+	seen := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(rules), "\n") {
+		if _, rule, ok := strings.Cut(l, ":"); ok {
+			seen[strings.TrimSpace(rule)]++
+		}
+	}
+	for r, n := range seen {
+		if n != 1 {
+			a.Fatalf("rule %q %d times:\n%s", r, n, rules)
+		}
 	}
 }
 
