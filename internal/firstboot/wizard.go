@@ -61,7 +61,7 @@ func PlanWizard(c appliance.Config, hostname string) WizardPlan {
 	return WizardPlan{
 		RootPassword:      c.RootPassword,
 		SSHDropIn:         sshDropIn(c.PermitRootLogin),
-		DataplaneConf:     dataplaneConf(c.DataplanePort),
+		DataplaneConf:     dataplaneConf(c.DataplanePort, managementAddr(c)),
 		DataplaneUser:     c.HAProxyUser,
 		DataplanePassword: c.HAProxyPassword,
 		CACert:            []byte(c.CACert),
@@ -157,11 +157,24 @@ type dataplaneYAML struct {
 	} `yaml:"haproxy"`
 }
 
-func dataplaneConf(port uint16) []byte {
+// managementAddr is where the Data Plane API listens: the management
+// NIC's static address, as the old appliance set TLS_HOST, so the API is
+// not reachable from the workload or frontend networks; with DHCP every
+// address (the lease is not known when the file is written).
+func managementAddr(c appliance.Config) string {
+	for _, n := range c.NICs {
+		if n.Role == "management" && n.Static() {
+			return n.Addr.Addr().String()
+		}
+	}
+	return "0.0.0.0"
+}
+
+func dataplaneConf(port uint16, host string) []byte {
 	var d dataplaneYAML
 	d.ConfigVersion = 2
 	d.Dataplaneapi.Scheme = []string{"https"}
-	d.Dataplaneapi.TLS.Host = "0.0.0.0"
+	d.Dataplaneapi.TLS.Host = host
 	d.Dataplaneapi.TLS.Port = port
 	d.Dataplaneapi.TLS.Certificate = "/" + ServerCertFile
 	d.Dataplaneapi.TLS.Key = "/" + ServerKeyFile

@@ -101,7 +101,7 @@ func TestWizardPartsApplyOnceThenUnchanged(t *testing.T) {
 		t.Errorf("userlist mode %v", m)
 	}
 	conf, _ := os.ReadFile(filepath.Join(o.Root, DataplaneConf))
-	if !strings.Contains(string(conf), "tls_port: 5556\n") || !strings.Contains(string(conf), "userlist_file: /etc/haproxy/dataplaneapi-users.cfg\n") {
+	if !strings.Contains(string(conf), "tls_port: 5556\n") || !strings.Contains(string(conf), "tls_host: 0.0.0.0\n") || !strings.Contains(string(conf), "userlist_file: /etc/haproxy/dataplaneapi-users.cfg\n") {
 		t.Errorf("Data Plane API configuration:\n%s", conf)
 	}
 	cert, _ := os.ReadFile(filepath.Join(o.Root, CACertFile))
@@ -134,6 +134,16 @@ func TestWizardPartsApplyOnceThenUnchanged(t *testing.T) {
 	sh2, _ := os.ReadFile(filepath.Join(o.Root, ShadowFile))
 	if !bytes.Equal(cert, cert2) || !bytes.Equal(users, users2) || !bytes.Equal(sh, sh2) {
 		t.Error("an unchanged run rewrote the CA, the userlist or shadow")
+	}
+}
+
+// The Data Plane API listens on the management address only, as the old
+// appliance's TLS_HOST did, when that address is static.
+func TestDataplaneListensOnManagement(t *testing.T) {
+	c := config(t, appliance.KeyManagementIP, "10.40.10.5/24", appliance.KeyDataplanePort, "8443")
+	conf := string(PlanWizard(c, "x").DataplaneConf)
+	if !strings.Contains(conf, "tls_host: 10.40.10.5\n") || !strings.Contains(conf, "tls_port: 8443\n") {
+		t.Errorf("configuration:\n%s", conf)
 	}
 }
 
