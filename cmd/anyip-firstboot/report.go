@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	}
 	switch r.Result {
 	case "invalid":
-		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s); %s.\n", cli.Summary(r.Findings), refusedLine(r))
+		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s%s); %s.\n", cli.Summary(r.Findings), errorsAt(r.Findings), refusedLine(r))
 		return
 	case "failed":
 		fmt.Fprintf(w, "anyip-firstboot: failed: %s\n", r.Error)
@@ -166,6 +167,26 @@ func statusLine(r *firstboot.Report) string {
 		room -= len(line)
 	}
 	return b.String()
+}
+
+// errorsAt names where the errors are (the keys or file lines, never a
+// value), so that the last line of the report, which is what `systemctl
+// status` shows first, says what to fix even when the parts' lines push
+// the findings out of view.
+func errorsAt(fs finding.List) string {
+	var at []string
+	for _, f := range fs.Sorted() {
+		if f.Severity == finding.Error && f.Where != "" && !slices.Contains(at, f.Where) {
+			at = append(at, f.Where)
+		}
+	}
+	if len(at) == 0 {
+		return ""
+	}
+	if len(at) > 3 {
+		at = append(at[:3], "...")
+	}
+	return " at " + strings.Join(at, ", ")
 }
 
 // refusedLine says what an invalid run left alone: everything, or the
