@@ -26,17 +26,26 @@ type Migration = state.Migration
 func migrate(cfg *cfgfile.File, wizard []netip.Prefix, old bool, prior *Migration) (out map[netip.Prefix]bool, fs finding.List, rec *Migration) {
 	value := canonicalRanges(wizard)
 	var left []netip.Prefix
+	// Sets, not slices.Contains: both lists may be long.
 	switch {
 	case old && cfg.Begin == 0 && len(cfg.Entries) > 0:
+		inFile := make(map[netip.Prefix]bool, len(cfg.Entries))
+		for _, e := range cfg.Entries {
+			inFile[e.Prefix] = true
+		}
 		for _, r := range wizard {
-			if !slices.ContainsFunc(cfg.Entries, func(e cfgfile.Entry) bool { return e.Prefix == r.Masked() }) {
+			if !inFile[r.Masked()] {
 				left = append(left, r)
 			}
 		}
 		rec = &Migration{ServiceIPRange: value, LeftOut: prefixStrings(left)}
 	case prior != nil && prior.ServiceIPRange == value:
+		was := make(map[string]bool, len(prior.LeftOut))
+		for _, l := range prior.LeftOut {
+			was[l] = true
+		}
 		for _, r := range wizard {
-			if slices.Contains(prior.LeftOut, r.Masked().String()) {
+			if was[r.Masked().String()] {
 				left = append(left, r)
 			}
 		}

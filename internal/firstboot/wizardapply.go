@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/anyip/anyip/internal/pki"
 	"github.com/anyip/anyip/internal/render"
 	"github.com/anyip/anyip/internal/shadow"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // dataplaneRounds are the SHA-512 crypt rounds of the Data Plane API's
@@ -399,22 +399,8 @@ func keepSecretMode(path string) (bool, error) {
 	return true, os.Chmod(path, 0o600)
 }
 
-// readBounded reads a file of at most maxFile bytes.
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFile)
-	}
-	return data, nil
-}
+// readBounded reads a file of the wizard's parts, bounded as every read.
+func readBounded(path string) ([]byte, error) { return textfile.ReadFile(path, maxFile) }
 
 // reloadUnit asks systemd to have a running service read its changed
 // configuration. Best effort: the service may not be installed, and at

@@ -26,6 +26,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/render"
+	"github.com/anyip/anyip/internal/textfile"
 )
 
 // The old appliance's pieces, relative to the root.
@@ -130,7 +131,7 @@ func Run(o Options) ([]Step, error) {
 
 	// 1. Scripts first: a unit stopped from here on runs the stub.
 	for _, s := range OldScripts {
-		cur, err := os.ReadFile(root(s))
+		cur, err := read(root(s))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
@@ -204,7 +205,7 @@ func Run(o Options) ([]Step, error) {
 	} else {
 		say(false, "anyip's units are not installed under %s: run make install, then enable them", o.Root)
 	}
-	if data, err := os.ReadFile(root(filepath.Join(unitDir, "dataplaneapi.service"))); err == nil {
+	if data, err := read(root(filepath.Join(unitDir, "dataplaneapi.service"))); err == nil {
 		changed, err := dataplaneDropIn(o.Root, data)
 		if err != nil {
 			return steps, err
@@ -228,7 +229,7 @@ func Run(o Options) ([]Step, error) {
 		if _, err := os.Stat(root(c)); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		lines, _ := os.ReadFile(root(c))
+		lines, _ := read(root(c))
 		if err := backup(o.Root, c); err != nil {
 			return steps, err
 		}
@@ -292,7 +293,7 @@ func Run(o Options) ([]Step, error) {
 	if err := os.MkdirAll(filepath.Dir(root(RecordFile)), 0o755); err != nil {
 		return steps, err
 	}
-	if cur, _ := os.ReadFile(root(RecordFile)); !bytes.Equal(cur, data) {
+	if cur, _ := read(root(RecordFile)); !bytes.Equal(cur, data) {
 		if err := render.WriteFile(root(RecordFile), data, 0o644); err != nil {
 			return steps, err
 		}
@@ -300,11 +301,16 @@ func Run(o Options) ([]Step, error) {
 	return steps, nil
 }
 
+// maxFile bounds every file the upgrade reads: units, scripts, tables.
+const maxFile = 1 << 20
+
+func read(path string) ([]byte, error) { return textfile.ReadFile(path, maxFile) }
+
 // LoadRecord returns the upgrade's record under root, or nil.
 func LoadRecord(root string) (*Record, error) { return loadRecord(filepath.Join(root, RecordFile)) }
 
 func loadRecord(path string) (*Record, error) {
-	data, err := os.ReadFile(path)
+	data, err := read(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -330,7 +336,7 @@ func backup(root, rel string) error {
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(src)
+	data, err := read(src)
 	if err != nil {
 		return err
 	}
@@ -363,7 +369,7 @@ func settings(data []byte) int {
 // dropOldTables removes the rtctl_ names routetablectl.sh added to
 // rt_tables: the same numbers are anyip_workload and anyip_frontend now.
 func dropOldTables(path string) (bool, error) {
-	data, err := os.ReadFile(path)
+	data, err := read(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -399,7 +405,7 @@ func dataplaneDropIn(root string, unit []byte) (bool, error) {
 	want := []byte("# anyip-firstboot --upgrade: the Data Plane API reads the configuration first boot writes\n" +
 		"# (port, userlist file) from the vApp properties.\n[Service]\nExecStart=\nExecStart=" + bin + " -f /etc/haproxy/dataplaneapi.yaml\n")
 	path := filepath.Join(root, DataplaneDropIn)
-	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, want) {
+	if cur, err := read(path); err == nil && bytes.Equal(cur, want) {
 		return false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
