@@ -2,6 +2,7 @@ package boottest
 
 import (
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestBootWizard(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, netip.AddrPort{})})
 	a.Boot(url(VIP(cfg.ServiceRanges[0]), 80))
 	ranges := prefixes(cfg.ServiceRanges)
 	var ca string
@@ -93,7 +94,7 @@ func TestBootUpgradedOldAppliance(t *testing.T) {
 	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
-	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges)})
+	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, netip.AddrPort{})})
 	oldFiles(t, a.Root)
 	// The old first boot appended the wizard's ranges; the operator added
 	// one of their own since.
