@@ -66,14 +66,14 @@ func TestFirstbootAfterUpgradeKeepsTheOperatorsEdits(t *testing.T) {
 		r := b.run(p, "--publish=false")
 		b.want(r, 0)
 		for _, w := range []string{"10.30.0.128/26 is within 10.30.0.128/25", "10.30.0.64/27 was deleted by hand"} {
-			if !strings.Contains(r.stdout, w) {
-				t.Errorf("boot %d: no warning %q:\n%s", boot, w, r.stdout)
+			if !strings.Contains(r.Stdout, w) {
+				t.Errorf("boot %d: no warning %q:\n%s", boot, w, r.Stdout)
 			}
 		}
-		if strings.Contains(r.stdout, "error:") {
-			t.Errorf("boot %d: errors:\n%s", boot, r.stdout)
+		if strings.Contains(r.Stdout, "error:") {
+			t.Errorf("boot %d: errors:\n%s", boot, r.Stdout)
 		}
-		wantRoutes(t, b.routes(), "10.30.0.128/25", "10.30.0.96/27")
+		e2etest.WantRoutes(t, b.routes(), "10.30.0.128/25", "10.30.0.96/27")
 		if other := b.ns.LocalRoutes(t, "boot"); len(other) != 0 {
 			t.Errorf("boot %d: old routes left beside ours: %v", boot, other)
 		}
