@@ -266,7 +266,6 @@ func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
 	return r.settleDry()
 }
 
-
 // settleDry sets a dry run's result: invalid, or ok when a part would
 // change, or unchanged.
 func (r *Report) settleDry() int {

@@ -330,3 +330,26 @@ func grepLine(s, word string) string {
 }
 
 func mustNow() time.Time { return time.Now() }
+
+// A dry run says which of the wizard's parts would change: all on a fresh
+// root, none once applied.
+func TestWizardDryRun(t *testing.T) {
+	o, _, l := wizardRoot(t)
+	c := config(t, appliance.KeyRootPassword, rootPwd, appliance.KeyHAProxyPassword, apiPwd)
+	p := PlanWizard(c, "x")
+	for _, oc := range plannedWizard(o, p, map[string]bool{PartSSH: true}) {
+		want := Planned
+		if oc.Part == PartSSH {
+			want = Refused
+		}
+		if oc.Result != want {
+			t.Errorf("fresh: %s %s, want %s", oc.Part, oc.Result, want)
+		}
+	}
+	applyWizard(o, p, map[string]bool{}, l)
+	for _, oc := range plannedWizard(o, p, map[string]bool{}) {
+		if oc.Result != Unchanged {
+			t.Errorf("applied: %s %s, want unchanged", oc.Part, oc.Result)
+		}
+	}
+}

@@ -103,7 +103,10 @@ func plannedWizard(o Options, p WizardPlan, refused map[string]bool) []Outcome {
 			if len(p.CACert) > 0 && (!bytes.Equal(cert, p.CACert) || !bytes.Equal(key, []byte(p.CAKey.Reveal()))) {
 				return false
 			}
-			return true
+			srv, serr := readBounded(filepath.Join(o.Root, ServerCertFile))
+			srvKey, skerr := readBounded(filepath.Join(o.Root, ServerKeyFile))
+			return serr == nil && skerr == nil && !secretModeWrong(filepath.Join(o.Root, ServerKeyFile)) &&
+				pki.ServerCurrent(srv, srvKey, cert, p.ServerNames, p.ServerIPs, time.Now())
 		},
 	}
 	out := make([]Outcome, 0, len(wizardParts))
