@@ -3,6 +3,7 @@ module github.com/anyip/anyip
 go 1.26.0
 
 require (
+	github.com/go-crypt/crypt v0.14.15
 	github.com/mdlayher/arp v0.0.0-20220512170110-6706a2966875
 	github.com/mdlayher/ndp v1.1.0
 	github.com/mdlayher/netlink v1.11.2
@@ -18,6 +19,7 @@ require (
 )
 
 require (
+	github.com/go-crypt/x v0.4.16 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mdlayher/ethernet v0.0.0-20220221185849-529eae5b6118 // indirect

@@ -229,6 +229,7 @@ gobench() {
 firstboot_run() {
 	local d=$work/fb-$seq t0 t1
 	mkdir -p "$d"
+	scripts/seed-root.sh "$d/root"
 	fresh_ns
 	t0=${EPOCHREALTIME/./}
 	run_bg ip netns exec "$NS" /usr/bin/time -f '%M' -o "$d/rss" "$FIRSTBOOT" --ovf-env examples/ovf-env-3nic.xml \

@@ -31,6 +31,7 @@ ip -n "$ns" route add default via 10.40.10.1
 : >"$work/resolv.conf"
 # The namespace's own run lock, not this machine's /run/anyip/lock.
 export ANYIP_LOCK="$work/lock"
+scripts/seed-root.sh "$work/root"
 run() {
 	ip netns exec "$ns" bin/anyip-firstboot --ovf-env "$env" --config "$work/anyip-routes.cfg" \
 		--state-dir "$work/state" --resolv-conf "$work/resolv.conf" --root "$work/root" --publish=false "$@"

@@ -11,6 +11,8 @@ have xorriso        || need+=(xorriso)
 have inotifywait    || need+=(inotify-tools)
 have systemd-analyze || need+=(systemd)
 have curl           || need+=(curl)
+# sshd -T shows what first boot's sshd drop-in does (internal/firstboot).
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -x /usr/bin/time ] || need+=(time)
 have prlimit        || need+=(util-linux)
 # The boot test: an image built from Debian packages, booted in a container.
@@ -37,6 +39,7 @@ if [[ $v != go1.* || ${minor:-0} -lt 26 ]]; then
 	exit 1
 fi
 # A distribution's haproxy package starts the service; tests start their own.
+# (openssh-server's sshd is left as the package leaves it: tests only run sshd -T.)
 if have systemctl && systemctl is-active --quiet haproxy 2>/dev/null; then
 	systemctl stop haproxy || true
 fi

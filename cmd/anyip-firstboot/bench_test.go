@@ -27,6 +27,7 @@ func BenchmarkFirstboot(b *testing.B) {
 	cfg, st, resolv := filepath.Join(dir, "anyip-routes.cfg"), filepath.Join(dir, "state"), filepath.Join(dir, "resolv.conf")
 	os.WriteFile(resolv, nil, 0o644)
 	b.Setenv(runlock.Env, filepath.Join(dir, "lock")) // in process: not the host's lock
+	e2etest.SeedRoot(b, filepath.Join(dir, "root"))
 	args := []string{"--ovf-env", env, "--config", cfg, "--state-dir", st, "--resolv-conf", resolv, "--root", filepath.Join(dir, "root"), "--publish=false"}
 	once := func(extra ...string) {
 		err := ns.Do(func() error {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"html"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/firstboot"
 	"github.com/anyip/anyip/internal/ovfenv"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
@@ -43,6 +45,7 @@ type rpctool struct {
 	dir   string // holds vmware-rpctool; the PATH of the command under test
 	calls string // one request per record
 	sets  string // the values of info-set guestinfo.anyip.status
+	ca    string // the values of info-set guestinfo.dataplaneapi.cacert
 }
 
 const recordSep = "\x1e"
@@ -50,7 +53,7 @@ const recordSep = "\x1e"
 func newRpctool(t *testing.T, envFile string) *rpctool {
 	t.Helper()
 	dir := t.TempDir()
-	f := &rpctool{t: t, dir: filepath.Join(dir, "bin"), calls: filepath.Join(dir, "calls"), sets: filepath.Join(dir, "status")}
+	f := &rpctool{t: t, dir: filepath.Join(dir, "bin"), calls: filepath.Join(dir, "calls"), sets: filepath.Join(dir, "status"), ca: filepath.Join(dir, "cacert")}
 	if err := os.Mkdir(f.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +71,8 @@ case "$1" in
 	` + answer + ` ;;
 'info-set ` + ovfenv.StatusKey + ` '*)
 	printf '%s\036' "${1#'info-set ` + ovfenv.StatusKey + ` '}" >>` + shellQuote(f.sets) + ` ;;
+'info-set ` + ovfenv.CACertKey + ` '*)
+	printf '%s\036' "${1#'info-set ` + ovfenv.CACertKey + ` '}" >>` + shellQuote(f.ca) + ` ;;
 *)
 	echo 'Unknown command' >&2; exit 1 ;;
 esac
@@ -184,7 +189,7 @@ func (s secrets) check(t *testing.T, texts []string, dirs ...string) {
 	t.Helper()
 	for _, d := range dirs {
 		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.Type().IsRegular() {
+			if err == nil && e.Type().IsRegular() && !secretDestination(t, p) {
 				data, _ := os.ReadFile(p)
 				texts = append(texts, string(data))
 			}
@@ -197,6 +202,21 @@ func (s secrets) check(t *testing.T, texts []string, dirs ...string) {
 			t.Errorf("secret %d (%.12s...) leaked", i, v)
 		}
 	}
+}
+
+// secretDestination reports whether p is the one file a secret is written
+// to as it is, the CA's key under a first-boot root, and fails the test
+// unless that file is 0600. (Passwords reach /etc/shadow and the Data
+// Plane API's userlist only as crypt hashes, and are searched for there.)
+func secretDestination(t *testing.T, p string) bool {
+	t.Helper()
+	if !strings.HasSuffix(p, string(filepath.Separator)+filepath.FromSlash(firstboot.CAKeyFile)) {
+		return false
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: the CA key's file is not 0600 (%v)", p, err)
+	}
+	return true
 }
 
 // example returns a shipped example environment with some properties
@@ -294,6 +314,12 @@ func TestGuestinfoDeployExamples(t *testing.T) {
 			b.checkApplied(r, tool, wantedRanges(t, env))
 			if !strings.Contains(r.Stderr, "source=vmware-rpctool") {
 				t.Errorf("the log does not name the source vmware-rpctool:\n%s", r.Stderr)
+			}
+			// The CA certificate the wizard gave, published for the
+			// Supervisor as the old appliance did; never the key.
+			cert, _ := os.ReadFile(filepath.Join(b.root, firstboot.CACertFile))
+			if ca := records(t, tool.ca); len(ca) != 1 || ca[0] != base64.StdEncoding.EncodeToString(cert) || len(cert) == 0 {
+				t.Errorf("published CA certificates %.40q, want the one in %s", ca, firstboot.CACertFile)
 			}
 			calls := records(t, tool.calls)
 			if len(calls) == 0 || calls[0] != "info-get "+ovfenv.OVFEnvKey {

@@ -40,6 +40,7 @@ func newBox(t *testing.T) *box {
 	if err := os.WriteFile(b.resolvConf, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	e2etest.SeedRoot(t, b.root)
 	return b
 }
 

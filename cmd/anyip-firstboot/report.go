@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +57,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	}
 	switch r.Result {
 	case "invalid":
-		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s); %s.\n", cli.Summary(r.Findings), refusedLine(r))
+		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s%s); %s.\n", cli.Summary(r.Findings), errorsAt(r.Findings), refusedLine(r))
 		return
 	case "failed":
 		fmt.Fprintf(w, "anyip-firstboot: failed: %s\n", r.Error)
@@ -95,7 +99,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 // publish tells the vSphere admin how the run went, through guestinfo,
 // where vCenter shows it without a console login. Best effort: a VM
 // without VMware Tools still boots.
-func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
+func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report, root string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	via, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.StatusKey, statusLine(r))
@@ -110,6 +114,29 @@ func publish(ctx context.Context, log *slog.Logger, r *firstboot.Report) {
 		return
 	}
 	log.Info("published the outcome", "key", ovfenv.StatusKey, "via", via)
+	publishCA(ctx, log, r, root)
+}
+
+// publishCA hands the vSphere admin the CA certificate (never its key) in
+// guestinfo.dataplaneapi.cacert, base64, as the old appliance did: it is
+// what the Supervisor is told to trust for the Data Plane API.
+func publishCA(ctx context.Context, log *slog.Logger, r *firstboot.Report, root string) {
+	ok := false
+	for _, p := range r.Parts {
+		ok = ok || p.Part == firstboot.PartCA && (p.Result == firstboot.Applied || p.Result == firstboot.Unchanged)
+	}
+	if !ok {
+		return
+	}
+	cert, err := os.ReadFile(filepath.Join(root, firstboot.CACertFile))
+	if err != nil || len(cert) > 16<<10 {
+		return
+	}
+	if _, err := ovfenv.DefaultPublisher().Publish(ctx, ovfenv.CACertKey, base64.StdEncoding.EncodeToString(cert)); err != nil {
+		log.Warn("could not publish the CA certificate to guestinfo", "key", ovfenv.CACertKey, "err", err)
+		return
+	}
+	log.Info("published the CA certificate", "key", ovfenv.CACertKey)
 }
 
 // statusLine is the published outcome: the result first, then the
@@ -140,6 +167,26 @@ func statusLine(r *firstboot.Report) string {
 		room -= len(line)
 	}
 	return b.String()
+}
+
+// errorsAt names where the errors are (the keys or file lines, never a
+// value), so that the last line of the report, which is what `systemctl
+// status` shows first, says what to fix even when the parts' lines push
+// the findings out of view.
+func errorsAt(fs finding.List) string {
+	var at []string
+	for _, f := range fs.Sorted() {
+		if f.Severity == finding.Error && f.Where != "" && !slices.Contains(at, f.Where) {
+			at = append(at, f.Where)
+		}
+	}
+	if len(at) == 0 {
+		return ""
+	}
+	if len(at) > 3 {
+		at = append(at[:3], "...")
+	}
+	return " at " + strings.Join(at, ", ")
 }
 
 // refusedLine says what an invalid run left alone: everything, or the

@@ -21,14 +21,16 @@ type options struct {
 	output  cli.Format
 	limits  cli.RangeLimits
 	publish bool
+	upgrade bool
 }
 
 const usageText = `usage: anyip-firstboot [flags]
 
 Configures the appliance from the vApp properties typed into the OVA
 deployment wizard (guestinfo.ovfEnv): the host name, the name servers,
-each NIC, and the VIP ranges, which it checks against the network and
-the running system, writes into the ranges file and applies as routes.
+each NIC, root's password, SSH, the Data Plane API, the CA, and the VIP
+ranges, which it checks against the network and the running system,
+writes into the ranges file and applies as routes.
 Each part is applied or refused on its own; a refused part changes
 nothing of itself, and every problem is named with its key, the value
 and what to do. It runs at every boot (anyip-network.service with
@@ -41,6 +43,7 @@ netlink, permissions; or no OVF environment was found).
 Examples:
   anyip-firstboot --dry-run                  what a run would change now
   anyip-firstboot --ovf-env env.xml --dry-run --output json
+  anyip-firstboot --upgrade                  take over an old appliance in place
 
 flags:
 `
@@ -57,6 +60,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fl.BoolVar(&o.Early, "early", false, "write the network only (host name, resolver, NICs), before the network starts")
 	fl.StringVar(&o.Root, "root", "/", "write the network's files under `DIR` instead of the running system's (set no host name, reload nothing)")
 	fl.Var(&o.output, "output", "report `text|json`")
+	fl.BoolVar(&o.upgrade, "upgrade", false, "take over an appliance built from the old shell scripts (its units, scripts, configuration, marker and rules) under --root, then exit")
 	o.limits.Register(fl.FlagSet)
 	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
 	verbose := false
@@ -77,10 +81,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	o.MinBits4, o.MinBits6 = o.limits.Bits4, o.limits.Bits6
 	log := cli.ReportLogger(stderr, "anyip-firstboot", verbose)
+	if o.upgrade {
+		return runUpgrade(o, stdout, log)
+	}
 	r, code := firstboot.Run(ctx, o.Options, source(o.ovfEnv, stdin), log)
 	writeReport(stdout, o.output, r)
 	if o.publish && !o.DryRun && !o.Early {
-		publish(ctx, log, r)
+		publish(ctx, log, r, o.Root)
 	}
 	return code
 }

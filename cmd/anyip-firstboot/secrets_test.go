@@ -18,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-crypt/crypt"
+
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/firstboot"
 	"github.com/anyip/anyip/internal/ovfenv/isotest"
 )
 
@@ -30,6 +33,7 @@ import (
 // leakSecrets are the values the test plants, and what may never appear.
 type leakSecrets struct {
 	root, api    string // passwords
+	inject       string // a password with what govc's InjectOvfEnv leaves unescaped
 	cert, key    string // a CA certificate and its key, PEM newlines as spaces
 	otherKey     string // a key that does not belong to cert
 	short        string // a password too short to be accepted
@@ -61,7 +65,7 @@ func rsaCA(t *testing.T) (cert, key string) {
 
 func newLeakSecrets(t *testing.T, public string) *leakSecrets {
 	t.Helper()
-	s := &leakSecrets{root: "Rt-S3cret-q9Wz-7Hd", api: "Api-S3cret-x7Kp-2Mv", short: "Qz7xk"}
+	s := &leakSecrets{root: "Rt-S3cret-q9Wz-7Hd", api: "Api-S3cret-x7Kp-2Mv", short: "Qz7xk", inject: "In&j<3c>t'Pw-k4Rn"}
 	s.cert, s.key = rsaCA(t)
 	_, s.otherKey = rsaCA(t)
 	// Non-secret text: what the environment holds besides the secrets,
@@ -74,7 +78,7 @@ func newLeakSecrets(t *testing.T, public string) *leakSecrets {
 			s.forbiddenWhy = append(s.forbiddenWhy, why)
 		}
 	}
-	for name, v := range map[string]string{"appliance.root_pwd": s.root, "loadbalance.haproxy_pwd": s.api, "short appliance.root_pwd": s.short} {
+	for name, v := range map[string]string{"appliance.root_pwd": s.root, "loadbalance.haproxy_pwd": s.api, "short appliance.root_pwd": s.short, "InjectOvfEnv appliance.root_pwd": s.inject} {
 		add(name, v)
 		for i := 0; i+8 <= len(v); i++ {
 			add(fmt.Sprintf("%s[%d:%d]", name, i, i+8), v[i:i+8])
@@ -98,6 +102,26 @@ func newLeakSecrets(t *testing.T, public string) *leakSecrets {
 		}
 	}
 	return s
+}
+
+// hashFor reports whether a line of data (shadow's or a userlist's) for
+// user holds a crypt hash of pw.
+func hashFor(data []byte, user, pw string) bool {
+	for _, l := range strings.Split(string(data), "\n") {
+		var fields []string
+		switch {
+		case strings.HasPrefix(l, user+":"):
+			fields = strings.Split(l, ":")
+		case strings.HasPrefix(strings.TrimSpace(l), "user "+user+" password "):
+			fields = append([]string{""}, strings.Fields(l)[3])
+		default:
+			continue
+		}
+		if ok, err := crypt.CheckPassword(pw, fields[1]); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 // props sets the secrets on p.
@@ -181,6 +205,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	file := func(env []byte) string { return writeTemp(t, "ovf-env.xml", env) }
 	withRanges := func(r string) e2etest.Props { return good.With("loadbalance.service_ip_range", r) }
 
+	// govc's InjectOvfEnv writes values unescaped: the ranges apply and
+	// root's password is exactly what was typed, & < > ' included.
+	injected := good.With("appliance.root_pwd", sec.inject, "loadbalance.service_ip_range", "10.30.0.64/29")
+	runWith("InjectOvfEnv, unescaped values", tool, nil, 0, []string{"10.30.0.64/29", "root password: applied"}, "--ovf-env", file(injected.InjectOvfEnvXML()))
+	if sh, _ := os.ReadFile(filepath.Join(b.root, firstboot.ShadowFile)); !hashFor(sh, "root", sec.inject) {
+		t.Error("after the InjectOvfEnv run root's password is not the one typed")
+	}
+
 	// Success, from every source; each run changes the ranges, so each
 	// one really applies.
 	guestinfo(good)
@@ -213,11 +245,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"invalid range", withRanges("10.30.0.0/24").EnvXML(), []string{"loadbalance.service_ip_range", "10.30.0.1"}},
 		{"short password", good.With("appliance.root_pwd", sec.short).EnvXML(), []string{"appliance.root_pwd"}},
 		{"mismatched CA key", good.With("appliance.ca_cert_key", sec.otherKey).EnvXML(), []string{"appliance.ca_cert_key", "does not match"}},
-		{"malformed XML: & in a password", malformed(func(v string) string { return `oe:value="` + v[:2] + "&" + v[2:] + `"` }), []string{"malformed"}},
 		{"malformed XML: unterminated value", malformed(func(v string) string { return `oe:value="` + v }), []string{"malformed"}},
 		{"malformed XML: unquoted value", malformed(func(v string) string { return `oe:value=` + v }), []string{"malformed"}},
-		{"malformed XML: < in a value", malformed(func(v string) string { return `oe:value="` + v + `<"` }), []string{"malformed"}},
-		{"malformed XML: broken key attribute", breakAttr(t, good.EnvXML(), sec.key, func(v string) string { return `oe:value="` + v + `&"` }), []string{"malformed"}},
+		{"malformed XML: \" in a password", malformed(func(v string) string { return `oe:value="` + v[:4] + `"` + v[4:] + `"` }), []string{"malformed", `"appliance.root_pwd"`, "InjectOvfEnv"}},
+		{"malformed XML: \" in the key", breakAttr(t, good.EnvXML(), sec.key, func(v string) string { return `oe:value="` + v[:40] + `"` + v[40:] + `"` }), []string{"malformed", `"appliance.ca_cert_key"`}},
 	} {
 		runWith(f.name+", file", tool, nil, 1, append(f.want, "nothing was changed"), "--ovf-env", file(f.env))
 		if err := os.WriteFile(envFile, f.env, 0o600); err != nil {
@@ -272,7 +303,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if e.Type().IsRegular() && !strings.HasPrefix(p, tool.dir) && !strings.HasPrefix(p, noEnv.dir) {
+			if e.Type().IsRegular() && !strings.HasPrefix(p, tool.dir) && !strings.HasPrefix(p, noEnv.dir) && !secretDestination(t, p) {
 				data, err := os.ReadFile(p)
 				if err != nil {
 					return err
@@ -299,10 +330,24 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The search looked at what it should have: the files of both
 	// directories, the statuses of every published run, and reports that
 	// name the secret properties.
-	for _, p := range []string{b.cfg, filepath.Join(b.state, "firstboot.yaml")} {
+	for _, p := range []string{b.cfg, filepath.Join(b.state, "firstboot.yaml"), filepath.Join(b.root, firstboot.DataplaneConf), filepath.Join(b.root, firstboot.SSHDropIn)} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("nothing to search in %s: %v", p, err)
 		}
+	}
+	// The passwords reached their files, as hashes only (searched above
+	// for the clear text), and the key its own 0600 file.
+	for _, h := range []struct{ file, user, pw string }{
+		{firstboot.ShadowFile, "root", sec.root},
+		{firstboot.DataplaneUsers, "admin", sec.api},
+	} {
+		data, _ := os.ReadFile(filepath.Join(b.root, h.file))
+		if !hashFor(data, h.user, h.pw) {
+			t.Errorf("%s holds no hash of the wizard's password for %s", h.file, h.user)
+		}
+	}
+	if key, err := os.ReadFile(filepath.Join(b.root, firstboot.CAKeyFile)); err != nil || !strings.Contains(strings.Join(strings.Fields(string(key)), " "), sec.key) {
+		t.Errorf("%s does not hold the wizard's CA key (%v)", firstboot.CAKeyFile, err)
 	}
 	published := 0
 	for _, run := range runs {

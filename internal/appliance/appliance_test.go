@@ -320,11 +320,12 @@ func TestFieldErrors(t *testing.T) {
 		{"range with backslash", KeyServiceRanges, `10.0.0.0\24`, "", "is not a CIDR", "address/prefix-length"},
 		{"address range with spaces", KeyServiceRanges, "10.0.0.64 - 10.0.0.126", "10.0.0.64-10.0.0.126", "is an address range that is not one CIDR", "10.0.0.64/27, 10.0.0.96/28, 10.0.0.112/29, 10.0.0.120/30, 10.0.0.124/31, 10.0.0.126/32"},
 		{"unaligned address range", KeyServiceRanges, "10.0.0.10-10.0.0.20", "", "is an address range", "10.0.0.10/31, 10.0.0.12/30, 10.0.0.16/30, 10.0.0.20/32"},
-		{"bare address in service ranges", KeyServiceRanges, "10.0.0.5", "", "has no prefix length", "10.0.0.5/32"},
-		{"bare ipv6 address in service ranges", KeyServiceRanges, "2001:db8::5", "", "has no prefix length", "2001:db8::5/128"},
+		{"bare address in additional networks", KeyAdditionalNetworks, "10.0.0.5", "", "has no prefix length", "10.0.0.5/32"},
+		{"bare ipv6 address in additional networks", KeyAdditionalNetworks, "2001:db8::5", "", "has no prefix length", "2001:db8::5/128"},
+		{"user name with a space", KeyHAProxyUser, "ad min", "", "is not a valid user name", "letters, digits"},
+		{"user name with a hash", KeyHAProxyUser, "admin#x", "", "is not a valid user name", "letters, digits"},
 		{"ipv4-mapped range", KeyServiceRanges, "::ffff:10.0.0.0/120", "", "IPv4-mapped", "10.0.0.0/24"},
 		{"bad additional network", KeyAdditionalNetworks, "10.10.0.0/16, 10.20.0.0/", "10.20.0.0/", "bad prefix length", "from 0 to 32"},
-		{"port zero", KeyDataplanePort, "0", "", "is not a valid port", "from 1 to 65535"},
 		{"port too large", KeyDataplanePort, "65536", "", "is not a valid port", "from 1 to 65535"},
 		{"port negative", KeyDataplanePort, "-1", "", "is not a valid port", "from 1 to 65535"},
 		{"port not a number", KeyDataplanePort, "https", "", "is not a valid port", "whole number"},
@@ -365,6 +366,37 @@ func TestFieldErrors(t *testing.T) {
 	}
 }
 
+// A bare address in the ranges is one address, as in the ranges file.
+func TestBareAddressIsOneAddressRange(t *testing.T) {
+	cfg, _, fs := FromProperties(with(KeyServiceRanges, "10.0.0.5, 2001:db8::5, 10.0.1.0/24"))
+	if fs.HasErrors() {
+		t.Fatal(fs)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32"), netip.MustParsePrefix("2001:db8::5/128"), netip.MustParsePrefix("10.0.1.0/24")}
+	if !slices.Equal(cfg.ServiceRanges, want) {
+		t.Errorf("ServiceRanges = %v, want %v", cfg.ServiceRanges, want)
+	}
+}
+
+func TestDataplaneUserAndPasswordDefaults(t *testing.T) {
+	cfg, _, fs := FromProperties(with(KeyHAProxyUser, "", KeyHAProxyPassword, ""))
+	if cfg.HAProxyUser != DefaultHAProxyUser {
+		t.Errorf("empty user = %q, want %q", cfg.HAProxyUser, DefaultHAProxyUser)
+	}
+	if cfg.HAProxyPassword.IsSet() {
+		t.Error("an empty password became a password")
+	}
+	var warned bool
+	for _, f := range fs {
+		if f.Where == KeyHAProxyPassword && f.Severity == finding.Warning && strings.Contains(f.Message, "accepts no login") {
+			warned = true
+		}
+	}
+	if !warned || fs.HasErrors() {
+		t.Errorf("want one warning that the API accepts no login, got:\n%v", fs)
+	}
+}
+
 func TestHostnames(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"haproxy", "haproxy"},
@@ -390,6 +422,8 @@ func TestPorts(t *testing.T) {
 		{"443", 443},
 		{" 8443 ", 8443},
 		{"65535", 65535},
+		{"", 5556},  // the descriptor's default
+		{"0", 5556}, // the old appliance's reading of 0
 	} {
 		cfg, _, fs := FromProperties(with(KeyDataplanePort, c.in))
 		if fs.HasErrors() || cfg.DataplanePort != c.want {
@@ -402,7 +436,7 @@ func TestPorts(t *testing.T) {
 func TestAllFieldErrorsAtOnce(t *testing.T) {
 	_, _, fs := FromProperties(with(
 		KeyManagementIP, "192.168.10.5",
-		KeyServiceRanges, "10.0.0.0/33, 10.0.0.5",
+		KeyServiceRanges, "10.0.0.0/33, 10.0.0.5/",
 		KeyDataplanePort, "x",
 		KeyPermitRootLogin, "perhaps",
 	))

@@ -24,11 +24,11 @@ func FromProperties(raw map[string]string) (Config, Properties, finding.List) {
 	c := Config{
 		Hostname:           r.hostname(KeyHostname),
 		Nameservers:        r.addrList(KeyNameservers),
-		AdditionalNetworks: r.prefixList(KeyAdditionalNetworks),
-		ServiceRanges:      r.prefixList(KeyServiceRanges),
+		AdditionalNetworks: r.prefixList(KeyAdditionalNetworks, false),
+		ServiceRanges:      r.prefixList(KeyServiceRanges, true),
 		DataplanePort:      r.port(KeyDataplanePort),
-		HAProxyUser:        r.text(KeyHAProxyUser),
-		HAProxyPassword:    r.password(KeyHAProxyPassword),
+		HAProxyUser:        r.userName(KeyHAProxyUser),
+		HAProxyPassword:    r.dataplanePassword(KeyHAProxyPassword),
 		RootPassword:       r.password(KeyRootPassword),
 		PermitRootLogin:    r.boolean(KeyPermitRootLogin),
 	}
@@ -117,6 +117,39 @@ func (r *reader) password(key string) Secret {
 	return NewSecret(v)
 }
 
+// DefaultHAProxyUser is the old appliance's user for an empty
+// loadbalance.haproxy_user.
+const DefaultHAProxyUser = "admin"
+
+var userName = regexp.MustCompile(`^[A-Za-z0-9._@-]+$`)
+
+// userName reads the Data Plane API's user: it goes into an HAProxy
+// userlist line, where a space or a '#' would change what the line says.
+func (r *reader) userName(key string) string {
+	v := r.text(key)
+	if v == "" {
+		return DefaultHAProxyUser
+	}
+	if !userName.MatchString(v) {
+		r.fail(key, v, "use letters, digits and . _ @ - only", "is not a valid user name")
+		return ""
+	}
+	return v
+}
+
+// dataplanePassword reads the Data Plane API's password. The old appliance
+// turned an empty one into "haproxy", a password anyone can guess; we do
+// not: no user is written, the API accepts no login, and the warning says
+// so (DESIGN.md, "The rest of the wizard").
+func (r *reader) dataplanePassword(key string) Secret {
+	if r.props[key] == "" {
+		r.warn(key, "", "set it in the vApp options; the old appliance's default password \"haproxy\" is not used",
+			"is not set: the Data Plane API gets no user and accepts no login")
+		return Secret{}
+	}
+	return r.password(key)
+}
+
 func (r *reader) boolean(key string) bool {
 	v := r.props[key]
 	switch strings.ToLower(v) {
@@ -134,7 +167,8 @@ func (r *reader) boolean(key string) bool {
 
 func (r *reader) port(key string) uint16 {
 	v := r.props[key]
-	if v == "" {
+	if v == "" || v == "0" {
+		// The old appliance's first boot read 0 as "the default" too.
 		p, _ := ovf.Lookup(key)
 		v = p.Default
 	}
@@ -208,9 +242,15 @@ func (r *reader) nameserverCount(key string, n int) {
 
 // prefixList reads CIDRs. Host bits are kept (see Config.ServiceRanges);
 // what cannot be a prefix at all gets the most specific hint we can give.
-func (r *reader) prefixList(key string) []netip.Prefix {
+// With bare, an address alone is its own /32 (/128), as the ranges file
+// and the old appliance read it.
+func (r *reader) prefixList(key string, bare bool) []netip.Prefix {
 	var out []netip.Prefix
 	for _, item := range splitRanges(r.props[key]) {
+		if a, err := netip.ParseAddr(item.text); bare && item.typed == item.text && err == nil && a.Zone() == "" && !a.Is4In6() {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
 		p, hint, err := ParsePrefix(item.text)
 		switch {
 		case err == nil && item.typed != item.text:

@@ -27,21 +27,13 @@ const beginLine = BeginMarker + " (from vApp property loadbalance.service_ip_ran
 // wizard's ranges as plain lines. Those lines are taken into the new block
 // instead of being left behind as duplicates; other lines stay where they are.
 func (f *File) Rewrite(ranges []netip.Prefix) ([]byte, []netip.Prefix) {
-	want := make(map[netip.Prefix]bool, len(ranges))
-	for _, r := range ranges {
-		want[r.Masked()] = true
-	}
 	held := make([]netip.Prefix, 0, len(f.Entries)+len(ranges))
 	for _, r := range ranges {
 		held = append(held, r.Masked())
 	}
-	skip := make(map[int]bool) // lines of the old file not copied
+	skip := f.Taken(ranges) // lines of the old file not copied
 	for _, e := range f.Entries {
-		switch {
-		case f.Begin != 0 && e.Managed:
-		case f.Begin == 0 && want[e.Prefix]:
-			skip[e.Line] = true
-		default:
+		if !e.Managed && !skip[e.Line] {
 			held = append(held, e.Prefix)
 		}
 	}
@@ -76,4 +68,24 @@ func (f *File) Rewrite(ranges []netip.Prefix) ([]byte, []netip.Prefix) {
 		block()
 	}
 	return out.Bytes(), SortPrefixes(held)
+}
+
+// Taken returns the lines of a file without a first-boot block (the old
+// appliance's) that Rewrite takes into its new block because they hold one
+// of ranges: they move, so they are no duplicates of the block.
+func (f *File) Taken(ranges []netip.Prefix) map[int]bool {
+	taken := map[int]bool{}
+	if f.Begin != 0 {
+		return taken
+	}
+	want := make(map[netip.Prefix]bool, len(ranges))
+	for _, r := range ranges {
+		want[r.Masked()] = true
+	}
+	for _, e := range f.Entries {
+		if want[e.Prefix] {
+			taken[e.Line] = true
+		}
+	}
+	return taken
 }

@@ -48,6 +48,7 @@ func newAppliance(t *testing.T) *appliance {
 	a.vm.Veth(t, "eth2", "10.40.30.5/24", a.net, "fe", "10.40.30.1/24")
 	a.vm.Run(t, "ip", "route", "add", "default", "via", "10.40.10.1")
 	os.WriteFile(filepath.Join(a.dir, "resolv.conf"), []byte("nameserver 10.40.10.53\n"), 0o644)
+	e2etest.SeedRoot(t, filepath.Join(a.dir, "root"))
 	return a
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vmware/govmomi/ovf"
 )
 
 var (
@@ -137,6 +139,23 @@ func (p Props) EnvXML() []byte {
 </Environment>
 `)
 	return []byte(b.String())
+}
+
+// InjectOvfEnvXML renders the properties as govc import.ova with
+// "InjectOvfEnv": true writes guestinfo.ovfEnv for a standalone ESXi host:
+// govmomi's ovf.Env.MarshalManual, which does not escape values.
+func (p Props) InjectOvfEnvXML() []byte {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := ovf.Env{EsxID: "vm-17", Platform: &ovf.PlatformSection{Kind: "VMware ESXi", Version: "8.0.2", Vendor: "VMware, Inc.", Locale: "en"},
+		Property: &ovf.PropertySection{}}
+	for _, k := range keys {
+		env.Property.Properties = append(env.Property.Properties, ovf.EnvProperty{Key: k, Value: p[k]})
+	}
+	return []byte(env.MarshalManual())
 }
 
 // WriteEnv writes the environment to a file in dir and returns its path.

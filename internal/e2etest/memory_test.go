@@ -65,6 +65,7 @@ func newHostileInputs(t *testing.T) *hostileInputs {
 	h.resolvConf = h.write("resolv.conf", nil)
 	h.cfg = h.write("anyip-routes.cfg", []byte("10.20.0.128/26\n"))
 	h.env = e2etest.Base2NIC().WriteEnv(t, h.path(""))
+	e2etest.SeedRoot(t, h.path("root"))
 	return h
 }
 

@@ -100,6 +100,7 @@ func record(o Options, p Plan, r *Report, ch routes.Changes, kept int) *state.Re
 		Result:         ResultOK,
 		Routes:         state.RouteCounts{Added: ch.Added, Removed: ch.Removed, Adopted: ch.Adopted, Kept: kept},
 		Parts:          r.Parts,
+		Migrated:       p.Migrated,
 	}
 	rec.AddWarnings(p.Findings)
 	return rec

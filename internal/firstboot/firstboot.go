@@ -84,7 +84,6 @@ const (
 	Refused   = "refused"
 	Failed    = "failed"
 	Planned   = "planned" // a dry run's
-	Checked   = "checked" // validated; applied by the image's own tools
 )
 
 // Report is what a run did, for the command's output, the published status
@@ -190,11 +189,7 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 	r.Parts = applyNetwork(o, p, w, log)
 	if !o.Early {
 		r.Parts = append(r.Parts, applyRanges(o, p, log, r))
-		a := Outcome{Part: PartAppliance, Result: Checked, Detail: "validated; set by the image's own tools"}
-		if p.Refused[PartAppliance] {
-			a = Outcome{Part: PartAppliance, Result: Refused}
-		}
-		r.Parts = append(r.Parts, a)
+		r.Parts = append(r.Parts, applyWizard(o, p.Wizard, p.Refused, log)...)
 	}
 	code := r.settle()
 	if o.Early && code == cli.ExitInvalid {
@@ -249,6 +244,7 @@ func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
 	ranges := Outcome{Part: PartRanges, Result: Planned}
 	if p.Refused[PartRanges] {
 		r.Parts = append(r.Parts, Outcome{Part: PartRanges, Result: Refused})
+		r.Parts = append(r.Parts, plannedWizard(o, p.Wizard, p.Refused)...)
 		return r.settleDry()
 	}
 	r.Cfg.Gained, r.Cfg.Lost = prefixStrings(p.Gained), prefixStrings(p.Lost)
@@ -266,6 +262,7 @@ func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
 		ranges.Result = Unchanged
 	}
 	r.Parts = append(r.Parts, ranges)
+	r.Parts = append(r.Parts, plannedWizard(o, p.Wizard, p.Refused)...)
 	return r.settleDry()
 }
 

@@ -19,10 +19,12 @@ const (
 	// PartRanges is the VIP ranges: the managed block of anyip-routes.cfg
 	// and the AnyIP routes.
 	PartRanges = "ranges"
-	// PartAppliance is the rest of the wizard (root password, SSH, the
-	// Data Plane API, the CA): checked here, so that a mistake in it is
-	// reported and blocks nothing else.
-	PartAppliance = "appliance"
+	// The rest of the wizard: root's password in /etc/shadow, sshd's
+	// PermitRootLogin, the Data Plane API's user and port, the CA.
+	PartRootPassword = "root password"
+	PartSSH          = "ssh"
+	PartDataplane    = "dataplane"
+	PartCA           = "ca"
 )
 
 var nicKeys = []string{
@@ -37,14 +39,16 @@ var nicKeys = []string{
 // backend networks, so an error on any of those refuses them too: a range
 // is never applied unchecked.
 var partKeys = map[string][]string{
-	PartHostname:   {appliance.KeyHostname},
-	PartResolver:   {appliance.KeyNameservers},
-	PartManagement: {appliance.KeyManagementIP, appliance.KeyManagementGateway, appliance.KeyNameservers},
-	PartWorkload:   {appliance.KeyWorkloadIP, appliance.KeyWorkloadGateway, appliance.KeyAdditionalNetworks},
-	PartFrontend:   {appliance.KeyFrontendIP, appliance.KeyFrontendGateway},
-	PartRanges:     append([]string{appliance.KeyServiceRanges, appliance.KeyNameservers}, nicKeys...),
-	PartAppliance: {appliance.KeyRootPassword, appliance.KeyPermitRootLogin, appliance.KeyCACert, appliance.KeyCAKey,
-		appliance.KeyDataplanePort, appliance.KeyHAProxyUser, appliance.KeyHAProxyPassword},
+	PartHostname:     {appliance.KeyHostname},
+	PartResolver:     {appliance.KeyNameservers},
+	PartManagement:   {appliance.KeyManagementIP, appliance.KeyManagementGateway, appliance.KeyNameservers},
+	PartWorkload:     {appliance.KeyWorkloadIP, appliance.KeyWorkloadGateway, appliance.KeyAdditionalNetworks},
+	PartFrontend:     {appliance.KeyFrontendIP, appliance.KeyFrontendGateway},
+	PartRanges:       append([]string{appliance.KeyServiceRanges, appliance.KeyNameservers}, nicKeys...),
+	PartRootPassword: {appliance.KeyRootPassword},
+	PartSSH:          {appliance.KeyPermitRootLogin},
+	PartDataplane:    {appliance.KeyDataplanePort, appliance.KeyHAProxyUser, appliance.KeyHAProxyPassword},
+	PartCA:           {appliance.KeyCACert, appliance.KeyCAKey},
 }
 
 // refused returns the parts an error of fs refuses. An error that names no

@@ -31,6 +31,12 @@ type Plan struct {
 	Desired []netip.Prefix
 	// Network is what the host name, resolver and NIC parts write.
 	Network NetworkPlan
+	// Migrated is what the ranges part leaves out of its block of a file
+	// taken over from the old appliance (migrate.go), recorded with the run.
+	Migrated *Migration
+	// Wizard is what the root password, SSH, Data Plane API and CA parts
+	// write.
+	Wizard WizardPlan
 }
 
 // MakePlan checks the wizard's configuration and the ranges file against
@@ -50,24 +56,27 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 		return p
 	}
 	p.Findings = append(p.Findings, CheckNICs(w, sys.Links)...)
+	// A set, not slices.Contains: an environment may list 300,000 ranges.
+	wizard := make([]netip.Prefix, 0, len(w.Config.ServiceRanges))
+	inWizard := make(map[netip.Prefix]bool, len(w.Config.ServiceRanges))
+	for _, r := range w.Config.ServiceRanges {
+		if !inWizard[r] {
+			inWizard[r] = true
+			wizard = append(wizard, r)
+		}
+	}
+	leftOut, mfs, mig := migrate(cfg, wizard, sys.OldFirstBoot, sys.Migrated)
+	wizard = slices.DeleteFunc(wizard, func(r netip.Prefix) bool { return leftOut[r] })
+	managed := slices.DeleteFunc(w.Config.Ranges(), func(r validate.Range) bool { return leftOut[r.Prefix] })
 	against := validate.Against{Facts: sys.Facts, Own: w.Config.Rules(), MinBits4: o.MinBits4, MinBits6: o.MinBits6}
-	p.Findings = append(p.Findings, against.Rewrite(cfg, w.Config.Ranges())...)
+	p.Findings = append(p.Findings, against.Rewrite(cfg, managed)...)
+	p.Findings = append(p.Findings, mfs...)
 	p.Refused = refused(p.Findings, o.Config)
 
 	// The NICs' rules follow the ranges the file will hold, or, when the
 	// ranges are refused, those it holds now.
 	rules := cfg.Prefixes()
 	if !p.Refused[PartRanges] {
-		// A set, not slices.Contains: an environment may list 300,000
-		// ranges.
-		wizard := make([]netip.Prefix, 0, len(w.Config.ServiceRanges))
-		inWizard := make(map[netip.Prefix]bool, len(w.Config.ServiceRanges))
-		for _, r := range w.Config.ServiceRanges {
-			if !inWizard[r] {
-				inWizard[r] = true
-				wizard = append(wizard, r)
-			}
-		}
 		data, desired := cfg.Rewrite(wizard)
 		if len(data) > cfgfile.MaxSize {
 			// The next read would refuse it: refuse it now.
@@ -75,6 +84,7 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 				"with the wizard's %d ranges the file would be %d bytes, more than it may hold", len(wizard), len(data)))
 			p.Refused = refused(p.Findings, o.Config)
 		} else {
+			p.Migrated = mig
 			p.Cfg, p.Desired = data, desired
 			p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
 			p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
@@ -83,6 +93,11 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 		}
 	}
 	p.Network = PlanNetwork(w, rules, p.Refused)
+	name := w.Config.Hostname
+	if name == "" {
+		name = defaultHostname
+	}
+	p.Wizard = PlanWizard(w.Config, name)
 	return p
 }
 

@@ -93,8 +93,12 @@ func TestRefused(t *testing.T) {
 		{finding.List{finding.Warnf("network.hostname", "", "", "odd")}, nil},
 		{finding.List{e(cfgPath + ":3")}, []string{PartRanges}},
 		{finding.List{e("network.workload_ip")}, []string{PartWorkload, PartRanges}},
-		{finding.List{e("appliance.root_pwd")}, []string{PartAppliance}},
-		{finding.List{e("LoadBalance.Service_IP_Range")}, []string{PartHostname, PartResolver, PartManagement, PartWorkload, PartFrontend, PartRanges, PartAppliance}},
+		{finding.List{e("appliance.root_pwd")}, []string{PartRootPassword}},
+		{finding.List{e("appliance.permit_root_login")}, []string{PartSSH}},
+		{finding.List{e("loadbalance.haproxy_user")}, []string{PartDataplane}},
+		{finding.List{e("appliance.ca_cert_key")}, []string{PartCA}},
+		{finding.List{e("LoadBalance.Service_IP_Range")}, []string{PartHostname, PartResolver, PartManagement, PartWorkload, PartFrontend, PartRanges,
+			PartRootPassword, PartSSH, PartDataplane, PartCA}},
 	} {
 		got := refused(c.fs, cfgPath)
 		var parts []string

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,8 +15,10 @@ import (
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/netconf"
 	"github.com/anyip/anyip/internal/ovfenv"
+	"github.com/anyip/anyip/internal/state"
 	"github.com/anyip/anyip/internal/sysfacts"
 	"github.com/anyip/anyip/internal/textfile"
+	"github.com/anyip/anyip/internal/upgrade"
 	"github.com/anyip/anyip/internal/validate"
 )
 
@@ -68,6 +72,13 @@ type System struct {
 	// NonlocalBind6 is net.ipv6.ip_nonlocal_bind: HAProxy can bind an
 	// IPv6 VIP that is only routed to lo.
 	NonlocalBind6 bool
+	// OldFirstBoot says the old appliance's first boot had run here (its
+	// marker, or the upgrade's record of it): the ranges file's plain
+	// lines were written from the wizard and edited by hand since.
+	OldFirstBoot bool
+	// Migrated is what the last run left out when it took the old
+	// ranges file over.
+	Migrated *Migration
 }
 
 // ReadSystem reads the ranges file and the system's facts.
@@ -78,6 +89,14 @@ func ReadSystem(o Options) (System, error) {
 		return s, fmt.Errorf("read %s: %w", o.Config, err)
 	}
 	s.Cfg, s.CfgRefused = data, refused
+	if _, err := os.Stat(filepath.Join(o.Root, upgrade.OldMarker)); err == nil {
+		s.OldFirstBoot = true
+	} else if rec, err := upgrade.LoadRecord(o.Root); err == nil && rec != nil {
+		s.OldFirstBoot = rec.OldFirstBoot
+	}
+	if prev, err := state.Load(o.StateDir); err == nil && prev != nil {
+		s.Migrated = prev.Migrated
+	}
 	if s.Facts, err = sysfacts.Gather(o.ResolvConf); err != nil {
 		return s, fmt.Errorf("read the system's addresses and routes: %w", err)
 	}

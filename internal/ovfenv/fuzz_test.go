@@ -87,3 +87,28 @@ func FuzzReadISO(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRepair: the repair of unescaped values never panics, and what it
+// makes of a document that then parses needs no second repair.
+func FuzzRepair(f *testing.F) {
+	f.Add(readFile(f, "testdata/ovf-env-esx-sample.xml"))
+	f.Add(doc(`<PropertySection><Property oe:key="appliance.root_pwd" oe:value="a&b<c>'d&amp;e&#x;"/></PropertySection>`))
+	f.Add(doc(`<PropertySection><Property oe:key="k" oe:value='a"b&c'/><!-- & < --><![CDATA[ & < ]]></PropertySection>`))
+	f.Add(doc(`<PropertySection><Property oe:key="appliance.root_pwd" oe:value="a"b"/></PropertySection>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > MaxSize {
+			return
+		}
+		out, err := repairValues(data)
+		if err != nil {
+			return
+		}
+		if _, perr := Parse(data); perr != nil {
+			return
+		}
+		again, err := repairValues(out)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("a second repair changed the document (%v):\n%q\n%q", err, out, again)
+		}
+	})
+}

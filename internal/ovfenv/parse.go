@@ -164,6 +164,10 @@ func Parse(data []byte) (*Env, error) {
 			"not XML: the first non-blank character is not '<'")
 	}
 
+	data, err := repairValues(data)
+	if err != nil {
+		return nil, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	start, err := rootElement(d)
 	if err != nil {

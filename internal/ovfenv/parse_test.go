@@ -225,6 +225,57 @@ func must(s string, err error) string {
 
 const secret = "hunter2-Sup3rSecret"
 
+// govc import.ova with "InjectOvfEnv": true writes the environment with
+// govmomi's ovf.Env.MarshalManual, values unescaped: '&', '<', '>' and '\”
+// in a value are read as they were typed, the rest of the document as XML.
+func TestParseInjectOvfEnvUnescaped(t *testing.T) {
+	for _, pw := range []string{`a&b<c>d'e`, `&&<<`, `x&#;y&#x;z&am p;`, `&lt;&#65;`} {
+		env := ovf.Env{EsxID: "vm-1", Platform: &ovf.PlatformSection{Kind: "VMware ESXi", Version: "8.0.3"},
+			Property: &ovf.PropertySection{Properties: []ovf.EnvProperty{
+				{Key: "appliance.root_pwd", Value: pw},
+				{Key: "loadbalance.service_ip_range", Value: "10.0.0.64/26"},
+			}}}
+		e, err := Parse([]byte(env.MarshalManual()))
+		if err != nil {
+			t.Errorf("%q: %v", pw, err)
+			continue
+		}
+		want := pw
+		if pw == `&lt;&#65;` {
+			want = "<A" // what starts an entity is one: the document cannot say otherwise
+		}
+		if got := e.Properties["appliance.root_pwd"]; got != want {
+			t.Errorf("%q read as %q, want %q", pw, got, want)
+		}
+		if e.Properties["loadbalance.service_ip_range"] != "10.0.0.64/26" || e.EsxID != "vm-1" {
+			t.Errorf("%q: the rest of the document: %+v", pw, e)
+		}
+	}
+}
+
+// A well-formed document is never changed by the repair.
+func TestRepairLeavesWellFormedAlone(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*.xml"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "*.xml"))
+	if files = append(files, more...); len(files) < 3 {
+		t.Fatalf("only %d example documents", len(files))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := repairValues(data)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: changed by the repair (%v)", f, err)
+		}
+	}
+	escaped := doc(props("appliance.root_pwd", "a&amp;b&lt;c&gt;&quot;&apos;&#38;&#x26;") + "<!-- a < & in a comment --><![CDATA[ & < ]]>")
+	if got, _ := repairValues(escaped); !bytes.Equal(got, escaped) {
+		t.Errorf("an escaped document changed:\n%s", got)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	huge := append(doc(props("k", "v")), bytes.Repeat([]byte(" "), MaxSize)...)
 	tests := []struct {
@@ -248,8 +299,8 @@ func TestParseRejects(t *testing.T) {
 		{"second document after root", append(doc(props("k", "v")), doc("")...), 6, []string{"after the end of the root element"}},
 		{"unclosed element", []byte(envOpen + "\n<PropertySection>\n<Property oe:key=\"k\" oe:value=\"" + secret + "\"/>\n"), 4, []string{"XML syntax error", "unexpected EOF"}},
 		{"mismatched end tag", doc("<PropertySection>\n</PlatformSection>\n"), 3, []string{"XML syntax error", "closed by another element's end tag"}},
-		{"bare ampersand in a value", doc("\n" + props("appliance.root_pwd", "Sup3r&hunter2;Secret")), 4, []string{"XML syntax error", "&amp;"}},
-		{"unescaped < in a value", doc(props("appliance.root_pwd", "<"+secret)), 3, []string{"XML syntax error"}},
+		{"quote inside a value, as govc's InjectOvfEnv writes it", doc("\n" + `<PropertySection><Property oe:key="appliance.root_pwd" oe:value="` + secret + `"` + secret + `"/></PropertySection>`), 3,
+			[]string{`property "appliance.root_pwd"`, "InjectOvfEnv", "retype"}},
 		{"control character in a value", doc(props("appliance.root_pwd", secret+"\x01"+secret)), 3, []string{"XML syntax error", "control character"}},
 		{"invalid UTF-8 in a value", doc(props("appliance.root_pwd", secret+"\xff")), 3, []string{"invalid UTF-8"}},
 		{"unquoted value", doc(`<PropertySection><Property oe:key="k" oe:value=` + secret + `/></PropertySection>`), 2, []string{"XML syntax error"}},

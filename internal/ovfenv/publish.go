@@ -15,6 +15,11 @@ import (
 // readable from vCenter (VM advanced settings) and govc vm.info -e.
 const StatusKey = "guestinfo.anyip.status"
 
+// CACertKey is where the appliance's CA certificate is published (base64
+// PEM), the old appliance's key: the vSphere admin gives it to the
+// Supervisor as the Data Plane API's CA.
+const CACertKey = "guestinfo.dataplaneapi.cacert"
+
 // MaxStatusSize bounds a published value: guestinfo is meant for short
 // strings, and the VMX limits what it keeps.
 const MaxStatusSize = 4096

@@ -54,6 +54,18 @@ type Record struct {
 	Warnings      []finding.Finding `yaml:"warnings,omitempty"`
 	// WarningsOmitted counts the warnings beyond MaxWarnings.
 	WarningsOmitted int `yaml:"warnings_omitted,omitempty"`
+	// Migrated is set once first boot has taken the old appliance's
+	// ranges file over.
+	Migrated *Migration `yaml:"migrated,omitempty"`
+}
+
+// Migration is which of the wizard's ranges first boot left out of its
+// block when it took the old appliance's ranges file over, because the
+// operator had deleted or widened them there; they stay out while
+// loadbalance.service_ip_range is what it was then.
+type Migration struct {
+	ServiceIPRange string   `yaml:"service_ip_range"`
+	LeftOut        []string `yaml:"left_out"`
 }
 
 // AddWarnings keeps the warnings of fs, up to MaxWarnings in all, and

@@ -94,8 +94,18 @@ func (a Against) Rewrite(f *cfgfile.File, managed []Range) finding.List {
 func fileRanges(f *cfgfile.File, skipManaged bool, managed []Range) []Range {
 	rs := make([]Range, 0, len(f.Entries)+len(managed))
 	rs = append(rs, managed...)
+	var taken map[int]bool
+	if skipManaged {
+		// An old file's lines that move into the new block are checked
+		// once, as the wizard's.
+		ps := make([]netip.Prefix, len(managed))
+		for i, m := range managed {
+			ps[i] = m.Prefix
+		}
+		taken = f.Taken(ps)
+	}
 	for _, e := range f.Entries {
-		if !skipManaged || !e.Managed {
+		if (!skipManaged || !e.Managed) && !taken[e.Line] {
 			rs = append(rs, Range{Prefix: e.Prefix, Where: f.Where(e.Line)})
 		}
 	}
