@@ -67,7 +67,9 @@ func killContainer(name, dir string) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	for range 50 {
+	// A PID namespace's init dies once every process in it is gone: under
+	// load that takes a while.
+	for range 500 {
 		if pid, start, ok := readLeader(dir); !ok || startTime(pid) != start {
 			return
 		}

@@ -265,7 +265,14 @@ func Run(o Options) ([]Step, error) {
 			append([]string{"stop"}, OldUnits...),
 			{"restart", "anyip-network.service", "anyip-firstboot.service", "anyip-routes.service"},
 		} {
-			if err := o.Systemctl(args...); err != nil {
+			err := o.Systemctl(args...)
+			if err != nil && args[0] == "restart" {
+				// A unit restarted right after a stop can meet its old
+				// cgroup still going away; the restart is safe to repeat.
+				time.Sleep(time.Second)
+				err = o.Systemctl(args...)
+			}
+			if err != nil {
 				return steps, err
 			}
 		}
