@@ -230,14 +230,7 @@ func TestKilledWatchConvergesOnRestart(t *testing.T) {
 // trimLog trims what a service logs on a large switch (a line per range)
 // to its last lines, should the test fail and print it.
 func trimLog(t *testing.T, w *watchProc) {
-	t.Cleanup(func() {
-		w.log.mu.Lock()
-		defer w.log.mu.Unlock()
-		if s := w.log.b.String(); len(s) > 8000 {
-			w.log.b.Reset()
-			w.log.b.WriteString("...\n" + s[len(s)-8000:])
-		}
-	})
+	t.Cleanup(func() { w.log.KeepTail(8000) })
 }
 
 func tail(s string, n int) string {

@@ -1,8 +1,10 @@
 package e2etest
 
 import (
+	"bytes"
 	"os/exec"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,5 +68,35 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	if !Poll(5*time.Second, cond) {
 		t.Fatalf("%s: not within 5s", what)
+	}
+}
+
+// SyncBuffer collects a running command's output, safe to read while the
+// command writes.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// KeepTail cuts what was collected to its last n bytes (the end of a long
+// log is what a failure needs).
+func (s *SyncBuffer) KeepTail(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.b.String(); len(b) > n {
+		s.b.Reset()
+		s.b.WriteString("...\n" + b[len(b)-n:])
 	}
 }
