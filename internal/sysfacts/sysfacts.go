@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/mdlayher/netlink"
@@ -71,6 +72,9 @@ func Gather(resolvConf string) (validate.Facts, error) {
 		return f, err
 	}
 	f.Nameservers = ns
+	if _, err := os.Lstat(resolvConf); errors.Is(err, fs.ErrNotExist) {
+		f.ResolvConfMissing = true
+	}
 	return f, nil
 }
 

@@ -18,6 +18,9 @@ type Facts struct {
 	Nameservers []netip.Addr
 	// ResolvConf names where Nameservers came from, for messages.
 	ResolvConf string
+	// ResolvConfMissing says that file does not exist: no name server is
+	// checked, which the operator should know.
+	ResolvConfMissing bool
 }
 
 // HeldAddr is an address (or gateway) and the interface it is on.
@@ -82,13 +85,25 @@ func (a Against) Rules() Rules {
 
 // File checks every range of f, each named by its path:line.
 func (a Against) File(f *cfgfile.File) finding.List {
-	return Ranges(fileRanges(f, false, nil), a.Rules())
+	return append(a.missingResolvConf(), Ranges(fileRanges(f, false, nil), a.Rules())...)
 }
 
 // Rewrite checks the file first boot is about to write: managed (the
 // wizard's ranges) in place of f's managed block, and f's other lines.
 func (a Against) Rewrite(f *cfgfile.File, managed []Range) finding.List {
-	return Ranges(fileRanges(f, true, managed), a.Rules())
+	return append(a.missingResolvConf(), Ranges(fileRanges(f, true, managed), a.Rules())...)
+}
+
+// missingResolvConf warns that no name server in use is checked: a path
+// mistyped (or a resolver that keeps its file elsewhere) silently turns
+// the check off otherwise.
+func (a Against) missingResolvConf() finding.List {
+	if !a.Facts.ResolvConfMissing {
+		return nil
+	}
+	return finding.List{finding.Warnf(a.Facts.ResolvConf, "",
+		"give the resolver configuration in use (--resolv-conf; with systemd-resolved, /run/systemd/resolve/resolv.conf)",
+		"does not exist: no range is checked against the name servers in use")}
 }
 
 func fileRanges(f *cfgfile.File, skipManaged bool, managed []Range) []Range {

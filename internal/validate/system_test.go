@@ -49,3 +49,19 @@ func has(fs finding.List, where, addr, in string) bool {
 	}
 	return false
 }
+
+// A resolv.conf that does not exist is a warning naming it, not a silent
+// end of the name-server check.
+func TestAgainstMissingResolvConf(t *testing.T) {
+	f, _ := cfgfile.Parse("/etc/vmware/anyip-routes.cfg", []byte("10.1.0.0/24\n"))
+	a := Against{Facts: Facts{ResolvConf: "/etc/resolv.conf.typo", ResolvConfMissing: true}, MinBits4: 16, MinBits6: 48}
+	for name, got := range map[string]finding.List{"File": a.File(f), "Rewrite": a.Rewrite(f, nil)} {
+		if len(got) != 1 || got[0].Severity != finding.Warning || got[0].Where != "/etc/resolv.conf.typo" || !strings.Contains(got[0].Message, "does not exist") {
+			t.Errorf("%s: %v", name, got)
+		}
+	}
+	a.Facts.ResolvConfMissing = false
+	if got := a.File(f); len(got) != 0 {
+		t.Errorf("present: %v", got)
+	}
+}
