@@ -1,7 +1,6 @@
 package boottest
 
 import (
-	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"github.com/anyip/anyip/internal/pki"
 	"github.com/anyip/anyip/internal/shadow"
 	"github.com/anyip/anyip/internal/upgrade"
+	"github.com/anyip/anyip/internal/upgrade/upgradetest"
 )
 
 // TestBootWizard boots the 3-NIC example and checks the rest of the
@@ -191,26 +191,7 @@ func (a *Appliance) oneRuleEach() {
 // as its build enabled them.
 func oldFiles(t *testing.T, root string) {
 	t.Helper()
-	src := filepath.Join(e2etest.Root(), "internal", "upgrade", "testdata", "old-appliance")
-	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || e.Name() == "README.md" {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(p, ".sh") {
-			mode = 0o755
-		}
-		os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o755)
-		return os.WriteFile(filepath.Join(root, rel), data, mode)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	upgradetest.Install(t, root)
 	for _, u := range append([]string{upgrade.OldRoutesUnit}, upgrade.OldUnits...) {
 		link := filepath.Join(root, "etc/systemd/system/multi-user.target.wants", u)
 		os.Remove(link)

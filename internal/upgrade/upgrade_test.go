@@ -2,7 +2,6 @@ package upgrade
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
+	"github.com/anyip/anyip/internal/upgrade/upgradetest"
 )
 
 // oldImage is an image root with the old appliance's files as its build
@@ -18,26 +18,7 @@ import (
 func oldImage(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	src := filepath.Join("testdata", "old-appliance")
-	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || e.Name() == "README.md" {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(p, ".sh") {
-			mode = 0o755
-		}
-		os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o755)
-		return os.WriteFile(filepath.Join(root, rel), data, mode)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	upgradetest.Install(t, root)
 	write := func(rel, data string) {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o755)
 		if err := os.WriteFile(filepath.Join(root, rel), []byte(data), 0o644); err != nil {
