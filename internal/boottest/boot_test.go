@@ -33,7 +33,6 @@ const (
 // restarts, hand edits, and reboots with a changed, an invalid environment.
 // Each scenario is a subtest and starts from what the one before left.
 func TestBoot3NIC(t *testing.T) {
-	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
 	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, BackendServer(cfg.AdditionalNetworks))})
@@ -89,7 +88,6 @@ func TestBoot3NIC(t *testing.T) {
 // TestBoot2NIC boots the 2-NIC example (VIPs on the workload network), then
 // reboots it with no environment at all.
 func TestBoot2NIC(t *testing.T) {
-	t.Parallel()
 	env := example(t, "ovf-env-2nic.xml")
 	cfg := mustConfig(t, env)
 	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, BackendServer(cfg.AdditionalNetworks))})
@@ -111,7 +109,6 @@ func TestBoot2NIC(t *testing.T) {
 // TestBootDHCP boots the 3-NIC example with the workload and the frontend
 // NIC left to DHCP, dnsmasq leasing in the routers' namespace.
 func TestBootDHCP(t *testing.T) {
-	t.Parallel()
 	env, nets := dhcpEnv(t, "workload", "frontend")
 	cfg := mustConfig(t, env)
 	a := New(t, Options{Env: env, DHCP: nets, HAProxy: HAProxyConfig(cfg.ServiceRanges, BackendServer(cfg.AdditionalNetworks))})

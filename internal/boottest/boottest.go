@@ -21,6 +21,12 @@
 // container's root is a directory under RunsDir, its network the test's
 // namespaces; nspawn's own leftovers (/run/systemd/nspawn/propagate/NAME)
 // and those of runs that were killed are removed by name.
+//
+// The tests' appliances boot one after another, never side by side: nspawn
+// runs each in the test's own cgroup (--keep-unit; there is no machined
+// here), so two containers' systemd would share, and tear down, each
+// other's unit cgroups ("Failed at step CGROUP" on a cgroup v1 hybrid
+// host, and a guestinfo caller seen in the other container's init.scope).
 package boottest
 
 import (

@@ -36,7 +36,6 @@ func TestKilledRunIsReaped(t *testing.T) {
 		time.Sleep(5 * time.Minute)
 		return
 	}
-	t.Parallel()
 	requireTools(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRunIsReaped$", "-test.v")
 	cmd.Env = append(os.Environ(), childEnv+"=1")

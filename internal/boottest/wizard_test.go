@@ -25,7 +25,6 @@ import (
 // generated once and kept across a reboot; then a reboot with the
 // environment as govc's InjectOvfEnv writes it, & < > ' in root's password.
 func TestBootWizard(t *testing.T) {
-	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
 	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, netip.AddrPort{})})
@@ -91,7 +90,6 @@ func TestBootWizard(t *testing.T) {
 // anyip's units running, one route per range, one rule of each kind, and
 // the old ranges file taken over with the operator's line kept.
 func TestBootUpgradedOldAppliance(t *testing.T) {
-	t.Parallel()
 	env := example(t, "ovf-env-3nic.xml")
 	cfg := mustConfig(t, env)
 	a := New(t, Options{Env: env, HAProxy: HAProxyConfig(cfg.ServiceRanges, netip.AddrPort{})})
