@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/anyip/anyip/internal/appliance"
+	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
 	"github.com/anyip/anyip/internal/e2etest"
 )
@@ -522,36 +523,33 @@ func url(a netip.Addr, port uint16) string {
 
 // managed returns the ranges between first boot's markers.
 func managed(cfg string) []string {
-	var out []string
-	in := false
-	for _, l := range strings.Split(cfg, "\n") {
-		switch {
-		case strings.HasPrefix(l, "# BEGIN anyip-firstboot"):
-			in = true
-		case strings.HasPrefix(l, "# END anyip-firstboot"):
-			in = false
-		case in && l != "" && !strings.HasPrefix(l, "#"):
-			out = append(out, l)
-		}
-	}
-	return out
+	in, _ := splitBlock(cfg)
+	return slices.DeleteFunc(in, func(l string) bool { return l == "" || strings.HasPrefix(l, "#") })
 }
 
 // outside returns every line outside first boot's block, as written.
 func outside(cfg string) []string {
-	var out []string
+	_, out := splitBlock(cfg)
+	return out
+}
+
+// splitBlock cuts the file's lines into those between first boot's markers
+// and those outside them (the markers themselves in neither).
+func splitBlock(cfg string) (inside, outside []string) {
 	in := false
 	for _, l := range strings.Split(cfg, "\n") {
 		switch {
-		case strings.HasPrefix(l, "# BEGIN anyip-firstboot"):
+		case strings.HasPrefix(l, cfgfile.BeginMarker):
 			in = true
-		case strings.HasPrefix(l, "# END anyip-firstboot"):
+		case strings.HasPrefix(l, cfgfile.EndMarker):
 			in = false
-		case !in:
-			out = append(out, l)
+		case in:
+			inside = append(inside, l)
+		default:
+			outside = append(outside, l)
 		}
 	}
-	return out
+	return inside, outside
 }
 
 // monoNow is CLOCK_MONOTONIC in microseconds: the container shares the
