@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,6 +83,8 @@ func TestJournalPriorities(t *testing.T) {
 			want = "<4>"
 		case strings.HasPrefix(bare, "level=INFO"):
 			want = "<6>"
+		case strings.HasPrefix(bare, "anyip-firstboot: the configuration is invalid"):
+			want = "<3>"
 		default:
 			if strings.HasPrefix(l, "<") {
 				t.Errorf("a report line with a priority: %q", l)
@@ -113,6 +116,57 @@ func TestJournalPriorities(t *testing.T) {
 		}
 		if !strings.Contains(strings.Join(lines, "\n"), "level=ERROR") {
 			t.Errorf("no error line:\n%s", strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// On the journal each fact is said once: the log says each step with its
+// severity, the report adds the findings and the outcome, and not the
+// parts' lines or the file's and table's changes the log has just said.
+// A pipe that is not the journal gets the whole report.
+func TestJournalSaysEachFactOnce(t *testing.T) {
+	b := newBox(t)
+	env := e2etest.Base2NIC().WriteEnv(t, t.TempDir())
+	args := []string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false"}
+	partLine := regexp.MustCompile(`^(<\d>)?[a-z ]+: (applied|unchanged|refused|failed|planned)`)
+
+	code, lines := b.runToFile("this", args...)
+	all := strings.Join(lines, "\n")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, all)
+	}
+	for _, l := range lines {
+		if partLine.MatchString(l) || strings.Contains(l, ": + ") || strings.Contains(l, ": - ") {
+			t.Errorf("the journal got a report line the log already says: %q", l)
+		}
+	}
+	for _, w := range []string{`msg="set the host name"`, `msg="wrote the ranges file"`, `msg="range added" cmd=anyip-firstboot range=10.20.0.128/26`} {
+		if !strings.Contains(all, w) {
+			t.Errorf("the journal lacks the step %s:\n%s", w, all)
+		}
+	}
+	if last := lines[len(lines)-1]; last != "<6>anyip-firstboot: ok: 1 route added, 0 removed, 0 adopted, 0 kept; 1 range in place." {
+		t.Errorf("last line %q, want the outcome at <6>", last)
+	}
+	if n := strings.Count(all, "invalid"); n != 0 {
+		t.Errorf("a valid run speaks of invalid %d times:\n%s", n, all)
+	}
+
+	// A failed run says its error once, in the closing line.
+	code, lines = b.runToFile("this", append(args[2:], "--ovf-env", filepath.Join(b.t.TempDir(), "absent.xml"))...)
+	all = strings.Join(lines, "\n")
+	if code != 3 || len(lines) != 1 || !strings.HasPrefix(lines[0], "<3>anyip-firstboot: failed: ") || !strings.Contains(lines[0], "absent.xml") {
+		t.Errorf("exit %d, want 3 and one line at <3> naming the file:\n%s", code, all)
+	}
+
+	// Not the journal: the parts and the changes, as on a terminal.
+	b2 := newBox(t)
+	args2 := []string{"--ovf-env", env, "--config", b2.cfg, "--state-dir", b2.state, "--resolv-conf", b2.resolvConf, "--root", b2.root, "--publish=false"}
+	_, lines = b2.runToFile("", args2...)
+	all = strings.Join(lines, "\n")
+	for _, w := range []string{"\nhostname: applied\n", "\nranges: applied\n", "\n" + b2.cfg + ": + 10.20.0.128/26\n", "\nroute local: + 10.20.0.128/26\n"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("a pipe lacks %q:\n%s", strings.TrimSpace(w), all)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/anyip/anyip/internal/e2etest"
 	"github.com/anyip/anyip/internal/netnstest"
+	"github.com/anyip/anyip/internal/state"
 )
 
 // box is one appliance under test: a network namespace standing for the
@@ -309,6 +310,18 @@ func TestPropertiesGainARangeWithHandEdit(t *testing.T) {
 		}
 	}
 	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/26", "10.20.0.64/28", "10.20.0.96/28")
+	// The record keeps the block (the vApp ranges) apart from the whole
+	// file, so check can compare the block with what was written there.
+	rec, err := state.Load(b.state)
+	if err != nil || rec == nil {
+		t.Fatalf("record: %v, %v", rec, err)
+	}
+	if want := []string{"10.20.0.128/26", "10.20.0.64/28"}; !slices.Equal(rec.Block, want) {
+		t.Errorf("record's block %v, want %v", rec.Block, want)
+	}
+	if want := []string{"10.20.0.64/28", "10.20.0.96/28", "10.20.0.128/26"}; !slices.Equal(rec.Ranges, want) {
+		t.Errorf("record's ranges %v, want %v", rec.Ranges, want)
+	}
 
 	// vCenter drops a range: its route goes, the hand line's stays.
 	b.want(b.run(p.With("loadbalance.service_ip_range", "10.20.0.64/28")), 0)

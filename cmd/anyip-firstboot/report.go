@@ -47,7 +47,28 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 		}{&short, omitted})
 		return
 	}
+	// On the journal the log has said each step (a part written, refused
+	// or failed, a range added) with its severity: the report adds only
+	// what the log does not say, the findings and the outcome, each once.
+	journal := cli.IsJournal(w)
 	cli.WriteFindings(w, r.Findings)
+	if !journal || r.Mode == firstboot.ModeDryRun {
+		writeParts(w, r) // a dry run logs no step
+	}
+	closing := closingLine(r)
+	if journal {
+		lvl := slog.LevelInfo
+		if r.Result == firstboot.ResultInvalid || r.Result == firstboot.ResultFailed {
+			lvl = slog.LevelError
+		}
+		closing = cli.SyslogPrefix(lvl) + closing
+	}
+	fmt.Fprintln(w, closing)
+}
+
+// writeParts says what each part did, then what the ranges file and the
+// table gained and lost.
+func writeParts(w io.Writer, r *firstboot.Report) {
 	for _, p := range r.Parts {
 		if p.Detail != "" {
 			fmt.Fprintf(w, "%s: %s (%s)\n", p.Part, p.Result, p.Detail)
@@ -55,12 +76,7 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 			fmt.Fprintf(w, "%s: %s\n", p.Part, p.Result)
 		}
 	}
-	switch r.Result {
-	case "invalid":
-		fmt.Fprintf(w, "anyip-firstboot: the configuration is invalid (%s%s); %s.\n", cli.Summary(r.Findings), errorsAt(r.Findings), refusedLine(r))
-		return
-	case "failed":
-		fmt.Fprintf(w, "anyip-firstboot: failed: %s\n", r.Error)
+	if r.Result == firstboot.ResultInvalid || r.Result == firstboot.ResultFailed {
 		return
 	}
 	change := func(label string, gained, lost []string) {
@@ -76,23 +92,34 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	for _, a := range r.Routes.Adopted {
 		fmt.Fprintf(w, "route local: adopted %s\n", a)
 	}
+}
+
+// closingLine is the report's last line, the one `systemctl status`
+// shows: the outcome, and for an invalid run where the errors are.
+func closingLine(r *firstboot.Report) string {
+	switch r.Result {
+	case firstboot.ResultInvalid:
+		return fmt.Sprintf("anyip-firstboot: the configuration is invalid (%s%s); %s.", cli.Summary(r.Findings), errorsAt(r.Findings), refusedLine(r))
+	case firstboot.ResultFailed:
+		return "anyip-firstboot: failed: " + r.Error
+	}
 	rt := r.Routes
 	counts := fmt.Sprintf("%s added, %d removed, %d adopted, %d kept", cli.Plural(len(rt.Added), "route"), len(rt.Removed), len(rt.Adopted), rt.Kept)
 	switch {
 	case r.Mode == firstboot.ModeDryRun && r.Result == firstboot.ResultUnchanged:
-		fmt.Fprintln(w, "anyip-firstboot: dry run: nothing would change; nothing was changed.")
+		return "anyip-firstboot: dry run: nothing would change; nothing was changed."
 	case r.Mode == firstboot.ModeDryRun && r.Early:
-		fmt.Fprintln(w, "anyip-firstboot: dry run: the parts above would change; nothing was changed.")
+		return "anyip-firstboot: dry run: the parts above would change; nothing was changed."
 	case r.Mode == firstboot.ModeDryRun:
-		fmt.Fprintf(w, "anyip-firstboot: dry run: would be %s, leaving %s in place; nothing was changed.\n", counts, cli.Plural(rt.InPlace(), "range"))
+		return fmt.Sprintf("anyip-firstboot: dry run: would be %s, leaving %s in place; nothing was changed.", counts, cli.Plural(rt.InPlace(), "range"))
 	case r.Early && r.Result == firstboot.ResultUnchanged:
-		fmt.Fprintln(w, "anyip-firstboot: nothing to do; the network is as the wizard says.")
+		return "anyip-firstboot: nothing to do; the network is as the wizard says."
 	case r.Early:
-		fmt.Fprintln(w, "anyip-firstboot: ok: the network is written; the ranges follow once it is up.")
+		return "anyip-firstboot: ok: the network is written; the ranges follow once it is up."
 	case r.Result == firstboot.ResultUnchanged:
-		fmt.Fprintf(w, "anyip-firstboot: nothing to do; %s in place.\n", cli.Plural(rt.InPlace(), "range"))
+		return fmt.Sprintf("anyip-firstboot: nothing to do; %s in place.", cli.Plural(rt.InPlace(), "range"))
 	default:
-		fmt.Fprintf(w, "anyip-firstboot: ok: %s; %s in place.\n", counts, cli.Plural(rt.InPlace(), "range"))
+		return fmt.Sprintf("anyip-firstboot: ok: %s; %s in place.", counts, cli.Plural(rt.InPlace(), "range"))
 	}
 }
 

@@ -59,11 +59,11 @@ func newLab(t *testing.T) *lab {
 	l.systemctlFailed = l.script("systemctl-failed", `case "$1" in is-enabled) echo disabled; exit 1;; is-active) echo failed; exit 3;; *) exit 9;; esac`)
 	l.stateDir = filepath.Join(l.dir, "state")
 	if err := state.Save(l.stateDir, &state.Record{AppliedAt: time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC), Source: "guestinfo (backdoor)",
-		Ranges: []string{vipRange4, vipRange6}, Result: "ok"}); err != nil {
+		Ranges: []string{vipRange4, vipRange6}, Block: []string{vipRange4}, Result: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 	l.journalQuiet = l.script("journalctl-quiet", `exit 0`)
-	l.journalErrors = l.script("journalctl-errors", `case "$*" in *"-p err"*) echo "error: loadbalance.service_ip_range = \"10.20.0.0/26\": 10.20.0.0/26 contains 10.20.0.1"; echo "run failed err=\"read table local: permission denied\"";; esac`)
+	l.journalErrors = l.script("journalctl-errors", `case "$*" in *"-p err"*) echo "error: loadbalance.service_ip_range = \"10.20.0.0/26\": 10.20.0.0/26 contains 10.20.0.1"; echo "anyip-firstboot: failed: read table local: permission denied";; esac`)
 	l.systemctlAbsent = l.script("systemctl-absent", `echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; echo "Failed to connect to bus: Host is down" >&2; exit 1`)
 	return l
 }
@@ -536,12 +536,25 @@ func TestCheckUnitsAndJournal(t *testing.T) {
 	l.writeCfg("# BEGIN anyip-firstboot", vipRange4, "10.20.0.64/28", "# END anyip-firstboot", vipRange6)
 	l.want(l.run("up"), 0)
 	rep = l.checkJSON(0)
-	c = rep.wantCheck(t, "firstboot", "warn", "anyip-firstboot.service is enabled and active; 1 range in the first-boot block was not written by it",
+	c = rep.wantCheck(t, "firstboot", "warn", "anyip-firstboot.service is enabled and active; 1 range in the first-boot block is not among the vApp ranges",
 		"last applied 2026-12-06 08:00:00 UTC from guestinfo (backdoor): ok",
-		"10.20.0.64/28 ("+l.cfg+":3): in the first-boot block, but not written by first boot: the next boot rewrites the block from the vApp ranges, and it goes")
+		"10.20.0.64/28 ("+l.cfg+":3): in the first-boot block, but not in the vApp ranges first boot wrote there: the next boot rewrites the block from them, and it goes")
 	if !strings.HasPrefix(c.Hint, "move hand-written ranges out of the block") {
 		t.Errorf("hint %q", c.Hint)
 	}
+	// A vApp range taken out of the block by hand comes back at the next
+	// boot, even while the operator keeps it below the block.
+	l.writeCfg("# BEGIN anyip-firstboot", "# END anyip-firstboot", vipRange4, vipRange6)
+	l.want(l.run("up"), 0)
+	rep = l.checkJSON(0)
+	c = rep.wantCheck(t, "firstboot", "warn", "anyip-firstboot.service is enabled and active; 1 range of the vApp ranges is missing from the block",
+		vipRange4+": written into the first-boot block from loadbalance.service_ip_range, and no longer there: the next boot writes it back")
+	if !strings.HasPrefix(c.Hint, "to drop a range for good, remove it from the vApp property loadbalance.service_ip_range") {
+		t.Errorf("hint %q", c.Hint)
+	}
+	l.writeCfg("# BEGIN anyip-firstboot", vipRange4, "# END anyip-firstboot", vipRange6)
+	l.want(l.run("up"), 0)
+	l.checkJSON(0).wantCheck(t, "firstboot", "pass", "anyip-firstboot.service is enabled and active", "the first-boot block holds the vApp ranges first boot wrote (1 range)")
 	rep = l.checkJSON(0, "--state-dir", t.TempDir())
 	rep.wantCheck(t, "firstboot", "warn", "no applied run is recorded")
 

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/ovf"
 )
@@ -30,7 +31,7 @@ const (
 	KeyAdditionalNetworks = "network.additional_workload_networks"
 	KeyFrontendIP         = "network.frontend_ip"
 	KeyFrontendGateway    = "network.frontend_gateway"
-	KeyServiceRanges      = "loadbalance.service_ip_range"
+	KeyServiceRanges      = cfgfile.BlockProperty
 	KeyDataplanePort      = "loadbalance.dataplane_port"
 	KeyHAProxyUser        = "loadbalance.haproxy_user"
 	KeyHAProxyPassword    = "loadbalance.haproxy_pwd"

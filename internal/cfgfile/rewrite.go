@@ -12,10 +12,13 @@ const header = `# anyip-routes.cfg: the virtual IP ranges this appliance answers
 # One CIDR per line. Lines starting with # are comments; no inline comments.
 # anyip-routes.service applies every change to this file at once.
 # Add your own ranges outside the first-boot block: the block is rewritten
-# from the vApp property loadbalance.service_ip_range at every boot.
+# from the vApp property ` + BlockProperty + ` at every boot.
 `
 
-const beginLine = BeginMarker + " (from vApp property loadbalance.service_ip_range; rewritten at every boot)"
+// BlockProperty is the vApp property the first-boot block is written from.
+const BlockProperty = "loadbalance.service_ip_range"
+
+const beginLine = BeginMarker + " (from vApp property " + BlockProperty + "; rewritten at every boot)"
 
 // Rewrite returns the file with its first-boot block holding ranges, and
 // the ranges the new file holds (sorted, unique), from the model: nothing

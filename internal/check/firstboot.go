@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/anyip/anyip/internal/cfgfile"
@@ -37,35 +36,79 @@ func FirstbootRecord(r Result, rec *state.Record, f *cfgfile.File, dir string) R
 	if len(refused) > 0 {
 		r.Details = append(r.Details, "not applied then: "+strings.Join(refused, ", "))
 	}
-	if rec.RangesOmitted > 0 || f.Begin == 0 {
-		return r // the record lists only some ranges, or the file has no block
+	if f.Begin == 0 {
+		return r // the file has no block
 	}
-	var wrote []netip.Prefix
-	for _, s := range rec.Ranges {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			wrote = append(wrote, p)
+	inBlock := make(map[netip.Prefix]bool)
+	for _, e := range f.Entries {
+		if e.Managed {
+			inBlock[e.Prefix] = true
+		}
+	}
+	// A record that keeps the block apart says what the block should hold;
+	// an older one lists every range the file held, which tells a range
+	// added to the block by hand, not one taken out of it.
+	wroteList, omitted := rec.Block, rec.BlockOmitted
+	if rec.Block == nil {
+		wroteList, omitted = rec.Ranges, rec.RangesOmitted
+	}
+	if omitted > 0 {
+		return r // the record lists only some of them
+	}
+	wrote := make(map[netip.Prefix]bool, len(wroteList))
+	var gone []string
+	for _, s := range wroteList {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			continue
+		}
+		wrote[p] = true
+		if rec.Block != nil && !inBlock[p] {
+			gone = append(gone, p.String())
 		}
 	}
 	var byHand []string
 	for _, e := range f.Entries {
-		if e.Managed && !slices.Contains(wrote, e.Prefix) {
+		if e.Managed && !wrote[e.Prefix] {
 			byHand = append(byHand, fmt.Sprintf("%s (%s)", e.Prefix, f.Where(e.Line)))
 		}
 	}
-	if len(byHand) == 0 {
+	for _, b := range byHand {
+		r.Details = append(r.Details, b+": in the first-boot block, but not in the vApp ranges first boot wrote there: the next boot rewrites the block from them, and it goes")
+	}
+	for _, g := range gone {
+		r.Details = append(r.Details, g+": written into the first-boot block from "+cfgfile.BlockProperty+", and no longer there: the next boot writes it back")
+	}
+	if len(byHand)+len(gone) == 0 {
+		r.Details = append(r.Details, fmt.Sprintf("the first-boot block holds the vApp ranges first boot wrote (%s)", cli.Plural(len(wrote), "range")))
 		return r
 	}
-	for _, b := range byHand {
-		r.Details = append(r.Details, b+": in the first-boot block, but not written by first boot: the next boot rewrites the block from the vApp ranges, and it goes")
+	if r.Status != Pass {
+		return r
 	}
-	if r.Status == Pass {
-		verb := "were"
-		if len(byHand) == 1 {
-			verb = "was"
-		}
-		r.Status = Warn
-		r.Summary += fmt.Sprintf("; %s in the first-boot block %s not written by it", cli.Plural(len(byHand), "range"), verb)
-		r.Hint = "move hand-written ranges out of the block (between the # BEGIN and # END lines), or add them to the vApp property loadbalance.service_ip_range"
+	r.Status = Warn
+	var what []string
+	if len(byHand) > 0 {
+		what = append(what, fmt.Sprintf("%s in the first-boot block %s not among the vApp ranges", cli.Plural(len(byHand), "range"), were(len(byHand))))
+	}
+	if len(gone) > 0 {
+		what = append(what, fmt.Sprintf("%s of the vApp ranges %s missing from the block", cli.Plural(len(gone), "range"), were(len(gone))))
+	}
+	r.Summary += "; " + strings.Join(what, ", and ")
+	switch {
+	case len(gone) == 0:
+		r.Hint = "move hand-written ranges out of the block (between the # BEGIN and # END lines), or add them to the vApp property " + cfgfile.BlockProperty
+	case len(byHand) == 0:
+		r.Hint = "to drop a range for good, remove it from the vApp property " + cfgfile.BlockProperty + " (vCenter: the VM's Configure, vApp Options), not from the block"
+	default:
+		r.Hint = "the block follows the vApp property " + cfgfile.BlockProperty + ": change the property (vCenter: the VM's Configure, vApp Options), and keep hand-written ranges outside the # BEGIN and # END lines"
 	}
 	return r
+}
+
+func were(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }

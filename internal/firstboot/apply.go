@@ -97,6 +97,7 @@ func record(o Options, p Plan, r *Report, ch routes.Changes, kept int) *state.Re
 		Config:         o.Config,
 		ConfigSHA256:   sha256Hex(p.Cfg),
 		Ranges:         prefixStrings(p.Desired),
+		Block:          prefixStrings(p.Block),
 		Result:         ResultOK,
 		Routes:         state.RouteCounts{Added: ch.Added, Removed: ch.Removed, Adopted: ch.Adopted, Kept: kept},
 		Parts:          r.Parts,

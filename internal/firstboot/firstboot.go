@@ -145,11 +145,11 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 		r.Mode = ModeDryRun
 	}
 	if o.live() && os.Getenv(NoLiveRootEnv) != "" && !o.DryRun {
-		return r, r.fail(log, fmt.Errorf("refusing to write this machine's own network (%s is set): give --root", NoLiveRootEnv))
+		return r, r.fail(fmt.Errorf("refusing to write this machine's own network (%s is set): give --root", NoLiveRootEnv))
 	}
 	data, source, err := src(ctx)
 	if err != nil {
-		return r, r.fail(log, err)
+		return r, r.fail(err)
 	}
 	r.Source = source
 	w, err := ReadWizard(data, source)
@@ -168,21 +168,18 @@ func Run(ctx context.Context, o Options, src Source, log *slog.Logger) (*Report,
 	if !o.DryRun && !o.Early {
 		lock, err := runlock.Acquire(ctx, runlock.Path(), lockWait)
 		if err != nil {
-			return r, r.fail(log, err)
+			return r, r.fail(err)
 		}
 		defer lock.Release()
 	}
 
 	sys, err := ReadSystem(o)
 	if err != nil {
-		return r, r.fail(log, err)
+		return r, r.fail(err)
 	}
 	w.Attach(sys.Links)
 	p := MakePlan(w, sys, o)
 	r.Findings = p.Findings
-	if errs, _ := p.Findings.Count(); errs > 0 {
-		log.Error("the configuration is invalid", "summary", cli.Summary(p.Findings))
-	}
 	if o.DryRun {
 		return r, dryRun(o, p, w, log, r)
 	}
@@ -250,12 +247,12 @@ func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
 	r.Cfg.Gained, r.Cfg.Lost = prefixStrings(p.Gained), prefixStrings(p.Lost)
 	table, err := routes.Open()
 	if err != nil {
-		return r.fail(log, errorf("open the routing table: %w", err))
+		return r.fail(errorf("open the routing table: %w", err))
 	}
 	defer table.Close()
 	cur, err := table.List()
 	if err != nil {
-		return r.fail(log, errorf("read table local: %w", err))
+		return r.fail(errorf("read table local: %w", err))
 	}
 	r.Routes = routes.ReportOfPlan(routes.Diff(p.Desired, cur))
 	if !p.CfgChanged && r.Routes.Empty() {
@@ -297,9 +294,10 @@ func planned(part string, refused map[string]bool, o Options, rel string, data [
 	return Outcome{Part: part, Result: Planned}
 }
 
-func (r *Report) fail(log *slog.Logger, err error) int {
+// fail records a failure that ends the run. The log does not say it: the
+// report's closing line does, once.
+func (r *Report) fail(err error) int {
 	r.Result, r.Error = ResultFailed, err.Error()
-	log.Error("run failed", "err", err)
 	return cli.ExitSystem
 }
 

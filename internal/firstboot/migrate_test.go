@@ -49,6 +49,11 @@ func TestMigratedFileOperatorWins(t *testing.T) {
 	if !slices.Equal(p.Desired, want) {
 		t.Errorf("desired %v, want %v", p.Desired, want)
 	}
+	// The record's block is what the block holds: both wizard ranges left
+	// out, so check does not expect them there.
+	if len(p.Block) != 0 {
+		t.Errorf("block %v, want none", p.Block)
+	}
 
 	// The next boot: the file has its block, the old marker is gone.
 	next := MakePlan(w, System{Cfg: p.Cfg, Migrated: p.Migrated}, opts())
@@ -61,6 +66,9 @@ func TestMigratedFileOperatorWins(t *testing.T) {
 	changed := MakePlan(w, System{Cfg: p.Cfg, Migrated: p.Migrated}, opts())
 	if changed.Findings.HasErrors() || len(warningsAt(changed.Findings, appliance.KeyServiceRanges)) != 0 || !slices.Contains(changed.Desired, netip.MustParsePrefix("10.40.30.64/26")) {
 		t.Errorf("changed property: desired %v, findings:\n%v", changed.Desired, changed.Findings)
+	}
+	if !slices.Equal(changed.Block, w.Config.ServiceRanges) {
+		t.Errorf("changed property: block %v, want %v", changed.Block, w.Config.ServiceRanges)
 	}
 }
 

@@ -29,6 +29,9 @@ type Plan struct {
 	Gained, Lost []netip.Prefix
 	// Desired are the ranges the table must hold: the file's, sorted.
 	Desired []netip.Prefix
+	// Block are the vApp ranges the file's first-boot block holds once
+	// it is written (those of a migrated file left out are not).
+	Block []netip.Prefix
 	// Network is what the host name, resolver and NIC parts write.
 	Network NetworkPlan
 	// Migrated is what the ranges part leaves out of its block of a file
@@ -85,7 +88,7 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 			p.Refused = refused(p.Findings, o.Config)
 		} else {
 			p.Migrated = mig
-			p.Cfg, p.Desired = data, desired
+			p.Cfg, p.Desired, p.Block = data, desired, wizard
 			p.CfgChanged = !bytes.Equal(sys.Cfg, p.Cfg)
 			p.Gained, p.Lost = diff(cfg.Prefixes(), p.Desired)
 			rules = p.Desired

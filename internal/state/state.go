@@ -47,11 +47,18 @@ type Record struct {
 	ConfigSHA256   string    `yaml:"config_sha256"`
 	Ranges         []string  `yaml:"ranges"`
 	// RangesOmitted counts the ranges beyond MaxRanges.
-	RangesOmitted int               `yaml:"ranges_omitted,omitempty"`
-	Result        string            `yaml:"result"`
-	Routes        RouteCounts       `yaml:"routes"`
-	Parts         []Outcome         `yaml:"parts,omitempty"`
-	Warnings      []finding.Finding `yaml:"warnings,omitempty"`
+	RangesOmitted int `yaml:"ranges_omitted,omitempty"`
+	// Block are the vApp ranges (loadbalance.service_ip_range) the run
+	// wrote into the file's first-boot block, so that check can tell a
+	// block edited by hand from the wizard's. Nil in a record of a version
+	// that did not keep them apart; BlockOmitted counts those beyond
+	// MaxRanges.
+	Block        []string          `yaml:"block"`
+	BlockOmitted int               `yaml:"block_omitted,omitempty"`
+	Result       string            `yaml:"result"`
+	Routes       RouteCounts       `yaml:"routes"`
+	Parts        []Outcome         `yaml:"parts,omitempty"`
+	Warnings     []finding.Finding `yaml:"warnings,omitempty"`
 	// WarningsOmitted counts the warnings beyond MaxWarnings.
 	WarningsOmitted int `yaml:"warnings_omitted,omitempty"`
 	// Migrated is set once first boot has taken the old appliance's
@@ -87,6 +94,9 @@ func (r *Record) AddWarnings(fs finding.List) {
 func (r *Record) bound() {
 	if n := len(r.Ranges) - MaxRanges; n > 0 {
 		r.Ranges, r.RangesOmitted = r.Ranges[:MaxRanges], r.RangesOmitted+n
+	}
+	if n := len(r.Block) - MaxRanges; n > 0 {
+		r.Block, r.BlockOmitted = r.Block[:MaxRanges], r.BlockOmitted+n
 	}
 	if n := len(r.Warnings) - MaxWarnings; n > 0 {
 		r.Warnings, r.WarningsOmitted = r.Warnings[:MaxWarnings], r.WarningsOmitted+n

@@ -20,6 +20,7 @@ func record() *Record {
 		Config:         "/etc/vmware/anyip-routes.cfg",
 		ConfigSHA256:   "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210",
 		Ranges:         []string{"192.168.30.128/26", "2001:db8:30::/64"},
+		Block:          []string{"192.168.30.128/26"},
 		Result:         "applied",
 		Routes:         RouteCounts{Added: 2, Removed: 1, Adopted: 3, Kept: 4},
 		Warnings: []finding.Finding{
@@ -59,6 +60,9 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			want.AppliedAt, got.AppliedAt = time.Time{}, time.Time{}
 			if len(want.Ranges) == 0 && len(got.Ranges) == 0 {
 				want.Ranges, got.Ranges = nil, nil // "ranges: []" reads back empty, not nil
+			}
+			if len(want.Block) == 0 && got.Block != nil && len(got.Block) == 0 {
+				want.Block, got.Block = nil, nil // likewise, and an empty block is not "not kept"
 			}
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("round trip:\n got %+v\nwant %+v", *got, want)
@@ -211,5 +215,39 @@ func TestLoadRefusesWhatIsNotARecord(t *testing.T) {
 				t.Errorf("Load = %v, %v; want no record and an error naming the file", got, err)
 			}
 		})
+	}
+}
+
+// A record of a version that did not keep the block apart loads with
+// Block nil, and one whose block is empty with Block empty: check tells
+// "not recorded" from "the wizard gave no range".
+func TestBlockNilOnlyWhenNotRecorded(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		wantNil bool
+	}{
+		{"version: 1\nresult: ok\nranges: [10.0.0.0/24]\n", true},
+		{"version: 1\nresult: ok\nranges: [10.0.0.0/24]\nblock: []\n", false},
+		{"version: 1\nresult: ok\nranges: [10.0.0.0/24]\nblock: [10.0.0.0/24]\n", false},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(Path(dir), []byte(c.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Load(dir)
+		if err != nil || r == nil {
+			t.Fatalf("%q: %v, %v", c.body, r, err)
+		}
+		if (r.Block == nil) != c.wantNil {
+			t.Errorf("%q: Block %#v, want nil %v", c.body, r.Block, c.wantNil)
+		}
+	}
+	// Save writes an empty block as one.
+	dir := t.TempDir()
+	if err := Save(dir, &Record{Block: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := Load(dir); r == nil || r.Block == nil {
+		t.Errorf("an empty block read back as not recorded: %#v", r)
 	}
 }
