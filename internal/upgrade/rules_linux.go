@@ -15,8 +15,9 @@ import (
 // priority numbers), so the replies never lack a path. A table without a
 // rule of ours keeps its old rules, counted in left. Rules of other tables
 // and ours (priorities netconf.PriorityFirst..PriorityLast) are never
-// touched.
-func OldRules() (removed, left int, err error) {
+// touched. With remove false nothing is removed: removed counts what would
+// be.
+func OldRules(remove bool) (removed, left int, err error) {
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return 0, 0, err
@@ -42,6 +43,10 @@ func OldRules() (removed, left int, err error) {
 				continue
 			}
 			r := r
+			if !remove {
+				removed++
+				continue
+			}
 			if err := h.RuleDel(&r); err != nil {
 				return removed, left, fmt.Errorf("remove the old rule %v: %w", r, err)
 			}
