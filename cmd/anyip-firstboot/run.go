@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/cli"
@@ -14,6 +17,9 @@ import (
 	"github.com/anyip/anyip/internal/sysfacts"
 	"github.com/anyip/anyip/internal/validate"
 )
+
+// upgradeFlags are the flags --upgrade heeds.
+var upgradeFlags = []string{"upgrade", "root", "dry-run", "output", "v"}
 
 type options struct {
 	firstboot.Options
@@ -43,6 +49,7 @@ netlink, permissions; or no OVF environment was found).
 Examples:
   anyip-firstboot --dry-run                  what a run would change now
   anyip-firstboot --ovf-env env.xml --dry-run --output json
+  anyip-firstboot --upgrade --dry-run        what taking over an old appliance would do
   anyip-firstboot --upgrade                  take over an old appliance in place
 
 flags:
@@ -60,7 +67,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fl.BoolVar(&o.Early, "early", false, "write the network only (host name, resolver, NICs), before the network starts")
 	fl.StringVar(&o.Root, "root", "/", "write the network's files under `DIR` instead of the running system's (set no host name, reload nothing)")
 	fl.Var(&o.output, "output", "report `text|json`")
-	fl.BoolVar(&o.upgrade, "upgrade", false, "take over an appliance built from the old shell scripts (its units, scripts, configuration, marker and rules) under --root, then exit")
+	fl.BoolVar(&o.upgrade, "upgrade", false, "take over an appliance built from the old shell scripts (its units, scripts, configuration, marker and rules) under --root, once anyip is installed there, then exit; with --dry-run say how, change nothing")
 	o.limits.Register(fl.FlagSet)
 	fl.BoolVar(&o.publish, "publish", true, "publish the outcome for the vSphere admin in guestinfo."+ovfenv.StatusKey[len("guestinfo."):])
 	verbose := false
@@ -80,6 +87,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fl.Usage(args, stdout, stderr, "%v", err)
 	}
 	o.MinBits4, o.MinBits6 = o.limits.Bits4, o.limits.Bits6
+	if o.upgrade {
+		// A flag --upgrade would ignore is refused, not dropped: the
+		// operator who gave it expected it to count.
+		var ignored []string
+		fl.Visit(func(f *flag.Flag) {
+			if !slices.Contains(upgradeFlags, f.Name) {
+				ignored = append(ignored, "--"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			return fl.Usage(args, stdout, stderr, "--upgrade takes only --root, --dry-run, --output and -v, not %s", strings.Join(ignored, ", "))
+		}
+	}
 	log := cli.ReportLogger(stderr, "anyip-firstboot", verbose)
 	if o.upgrade {
 		return runUpgrade(o, stdout, log)

@@ -258,3 +258,24 @@ func TestUpgradeJSON(t *testing.T) {
 		t.Errorf("steps of a refused upgrade: %s, want []", s)
 	}
 }
+
+// A flag --upgrade does not heed is a usage error, before anything is
+// read or changed: --force or --config given with it would otherwise be
+// dropped without a word.
+func TestUpgradeRefusesFlagsItIgnores(t *testing.T) {
+	root := oldAppliance(t)
+	before := upgradetest.Tree(t, root)
+	for _, extra := range [][]string{{"--force"}, {"--config", filepath.Join(root, "x.cfg")}, {"--early"}, {"--ovf-env", "-"}, {"--publish=false"}} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"--upgrade", "--root", root}, extra...)
+		if code := run(context.Background(), args, nil, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s%s", extra, code, out.String(), errOut.String())
+		}
+		if !strings.Contains(errOut.String(), "--upgrade takes only --root, --dry-run, --output and -v, not "+strings.SplitN(extra[0], "=", 2)[0]) || !strings.Contains(errOut.String(), "--help") {
+			t.Errorf("%v: %q", extra, errOut.String())
+		}
+	}
+	if after := upgradetest.Tree(t, root); after != before {
+		t.Error("a refused command line changed the root")
+	}
+}

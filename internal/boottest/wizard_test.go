@@ -153,6 +153,17 @@ func TestBootUpgradedOldAppliance(t *testing.T) {
 		} {
 			a.VM.Run(t, "ip", append([]string{"rule", "add"}, r...)...)
 		}
+		// A dry run first: it says what the upgrade would do on the
+		// running system, and removes no rule and restarts no unit.
+		rules, pid := a.MustExec("ip", "rule", "show"), a.Show("anyip-routes.service", "ExecMainPID")["ExecMainPID"]
+		dry := a.MustExec("anyip-firstboot", "--upgrade", "--dry-run")
+		a.contains("anyip-firstboot --upgrade --dry-run", dry, "would remove 2 policy rules of the old appliance", "would stop the old units and restart anyip's", "; nothing was changed.")
+		if after := a.MustExec("ip", "rule", "show"); after != rules {
+			a.Fatalf("the dry run changed the rules:\n%s\nwas:\n%s", after, rules)
+		}
+		if after := a.Show("anyip-routes.service", "ExecMainPID")["ExecMainPID"]; after != pid {
+			a.Fatalf("the dry run restarted anyip-routes.service (pid %s, was %s)", after, pid)
+		}
 		s := a.Sample(prefixes(cfg.ServiceRanges), url(VIP(cfg.ServiceRanges[0]), 80))
 		out := a.MustExec("anyip-firstboot", "--upgrade")
 		problems := s.Stop()

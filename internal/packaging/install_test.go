@@ -3,6 +3,7 @@ package packaging_test
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/anyip/anyip/internal/e2etest"
+	"github.com/anyip/anyip/internal/upgrade"
 )
 
 // staged is one `make install DESTDIR=... PREFIX=/usr` tree.
@@ -197,6 +199,10 @@ func (s *staged) checkInstalled() {
 	if !bytes.Contains(prot, []byte("\n241\tanyip\n")) {
 		s.t.Errorf("%s does not name protocol 241 anyip:\n%s", protPath, prot)
 	}
+	// What --upgrade needs before it takes the old appliance's units away.
+	if err := upgrade.CheckInstalled(s.dest); err != nil {
+		s.t.Errorf("anyip-firstboot --upgrade does not find what make install put there: %v", err)
+	}
 }
 
 // A fresh install lays everything out; uninstall removes all of it, the
@@ -214,6 +220,10 @@ func TestInstallFresh(t *testing.T) {
 	s.make("uninstall")
 	if got := s.files(); len(got) != 0 {
 		t.Errorf("left after uninstall: %q", got)
+	}
+	var ni *upgrade.NotInstalledError
+	if err := upgrade.CheckInstalled(s.dest); !errors.As(err, &ni) {
+		t.Errorf("after uninstall, --upgrade would find anyip installed (%v)", err)
 	}
 }
 
