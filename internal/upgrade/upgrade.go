@@ -5,9 +5,10 @@
 // scripts made inert, its configuration files and first-boot marker moved
 // into a backup directory of ours, cloud-init turned off (it would apply
 // the old network metadata), and its policy rules removed once ours are in
-// place. Every step is idempotent and says what it did; nothing is
-// deleted that the backup directory does not keep (README, "Upgrading an
-// old appliance", has the rollback).
+// place. Nothing is done until anyip's own units are installed. Every step
+// is idempotent and says what it did, or in a dry run what it would do;
+// nothing is deleted that the backup directory does not keep (README,
+// "Upgrading an old appliance", has the rollback).
 package upgrade
 
 import (
