@@ -14,6 +14,7 @@ import (
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/ipx"
 	"github.com/anyip/anyip/internal/textfile"
+	"go4.org/netipx"
 )
 
 // DefaultPath is where the appliance keeps the file.
@@ -39,6 +40,22 @@ type Entry struct {
 	Managed bool         // inside the first-boot block
 }
 
+// Unparsed is a line that does not parse, and the addresses it most
+// likely stands for.
+type Unparsed struct {
+	Line  int
+	Text  string
+	Meant netipx.IPRange
+}
+
+// String names the range: a CIDR when it is one, else first-last.
+func (u Unparsed) String() string {
+	if p, ok := u.Meant.Prefix(); ok {
+		return p.String()
+	}
+	return u.Meant.String()
+}
+
 // File is a parsed anyip-routes.cfg.
 type File struct {
 	Path    string
@@ -47,9 +64,10 @@ type File struct {
 	// the file has no block (a new file, or one from the old appliance).
 	Begin, End int
 	// Unparsed are the lines that do not parse but whose text still
-	// names a range (its first value, masked): what the operator meant,
-	// for check to say that an address is inside a broken line's range.
-	Unparsed []Entry
+	// names a range: what the operator meant, the range the line's "did
+	// you mean" names (or a first-last line's span), for check to say
+	// that an address is inside a broken line's range.
+	Unparsed []Unparsed
 	// data is what was parsed, for Rewrite.
 	data []byte
 }
@@ -90,11 +108,11 @@ func Parse(path string, data []byte) (*File, finding.List) {
 		case line[0] == '#':
 			continue
 		}
-		p, hint, err := ParseLine(line)
-		if err != nil {
-			fs.Add(finding.Errorf(f.Where(n), line, hint, "%v", err))
-			if g, ok := meant(line); ok && len(f.Unparsed) < maxUnparsed {
-				f.Unparsed = append(f.Unparsed, Entry{Line: n, Text: line, Prefix: g})
+		p, bad := parseLine(line)
+		if bad != nil {
+			fs.Add(finding.Errorf(f.Where(n), line, bad.Hint, "%s", bad.Problem))
+			if bad.Meant.IsValid() && len(f.Unparsed) < maxUnparsed {
+				f.Unparsed = append(f.Unparsed, Unparsed{Line: n, Text: line, Meant: bad.Meant})
 			}
 			continue
 		}
@@ -117,72 +135,55 @@ func Parse(path string, data []byte) (*File, finding.List) {
 // address. A prefix with host bits set is refused rather than masked: the
 // operator meant something, and we should not guess which.
 func ParseLine(line string) (netip.Prefix, string, error) {
-	if i := strings.IndexByte(line, '#'); i > 0 {
-		return netip.Prefix{}, "move the comment to a line of its own starting with #",
-			fmt.Errorf("has an inline comment, which the file format does not allow")
-	}
-	// first-last, as the wizard and vSphere with Tanzu write ranges, is
-	// taken when it is exactly one CIDR.
-	if cover, ok := ipx.RangePrefix(line); ok {
-		if len(cover) == 1 {
-			return cover[0], "", nil
-		}
-		return netip.Prefix{}, "write " + ipx.FormatPrefixes(cover) + ", one a line",
-			fmt.Errorf("is an address range that is not one CIDR")
-	}
-	if joined := strings.Join(strings.Fields(line), ""); joined != line && strings.Contains(line, "/") && !strings.ContainsAny(line, ",;") {
-		if p, err := netip.ParsePrefix(joined); err == nil && p.Masked() == p && strings.Count(joined, "/") == 1 {
-			if a, _, _ := strings.Cut(line, "/"); strings.Count(strings.TrimSpace(a), " ") == 0 {
-				return netip.Prefix{}, fmt.Sprintf("did you mean %s?", p), fmt.Errorf("has a space next to the /")
-			}
-		}
-	}
-	if strings.ContainsAny(line, " \t,;") {
-		return netip.Prefix{}, "put one CIDR on each line", fmt.Errorf("holds more than one value")
-	}
-	var p netip.Prefix
-	if a, err := netip.ParseAddr(line); err == nil && a.Zone() == "" {
-		p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-	} else {
-		p, err = netip.ParsePrefix(line)
-		if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
-			if s, ok := ipx.ShortIPv4(line); ok {
-				return netip.Prefix{}, fmt.Sprintf("did you mean %s?", s), fmt.Errorf("has an address of fewer than four numbers")
-			}
-			return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26", fmt.Errorf("is not a CIDR")
-		}
-	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Sprintf("did you mean %s?", m), fmt.Errorf("has host bits set")
+	p, bad := parseLine(line)
+	if bad != nil {
+		return netip.Prefix{}, bad.Hint, errors.New(bad.Problem)
 	}
 	return p, "", nil
 }
 
+// lineSyntax is how a line's CIDR is read: first-last, as the wizard and
+// vSphere with Tanzu write ranges, is taken when it is exactly one CIDR.
+var lineSyntax = ipx.Syntax{Bare: true, Ranges: true, Masked: true}
+
+// parseLine is ParseLine with what a line that does not parse most
+// likely stands for (BadPrefix.Meant): the range its "did you mean"
+// names, for check to say that an address is inside a broken line's range.
+func parseLine(line string) (netip.Prefix, *ipx.BadPrefix) {
+	if i := strings.IndexByte(line, '#'); i > 0 {
+		return netip.Prefix{}, &ipx.BadPrefix{Problem: "has an inline comment, which the file format does not allow",
+			Hint: "move the comment to a line of its own starting with #", Meant: meantBy(line[:i])}
+	}
+	if t := ipx.Tidy(line); strings.ContainsAny(t, " \t,;") {
+		first := strings.FieldsFunc(t, func(r rune) bool { return strings.ContainsRune(" \t,;", r) })
+		bad := &ipx.BadPrefix{Problem: "holds more than one value", Hint: "put one CIDR on each line"}
+		if len(first) > 0 {
+			bad.Meant = meantBy(first[0])
+		}
+		return netip.Prefix{}, bad
+	}
+	p, err := lineSyntax.Parse(line)
+	if err != nil {
+		bad := err.(*ipx.BadPrefix)
+		if bad.Cover != nil {
+			bad.Hint = "write " + ipx.FormatPrefixes(bad.Cover) + ", one a line"
+		}
+		return netip.Prefix{}, bad
+	}
+	return p, nil
+}
+
+// meantBy is the range s stands for, parsed or not.
+func meantBy(s string) netipx.IPRange {
+	p, err := lineSyntax.Parse(s)
+	if err != nil {
+		return err.(*ipx.BadPrefix).Meant
+	}
+	return netipx.RangeOfPrefix(p)
+}
+
 // maxUnparsed bounds File.Unparsed, as findings are bounded.
 const maxUnparsed = 1000
-
-// meant is the range a line that does not parse most likely stands for:
-// its first value (before a space, comma, semicolon or #), masked, or the
-// whole line with its spaces taken out.
-func meant(line string) (netip.Prefix, bool) {
-	first := strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(" \t,;#", r) })
-	for _, c := range []string{strings.Join(strings.Fields(line), ""), firstOf(first)} {
-		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Zone() == "" {
-			return p.Masked(), true
-		}
-		if a, err := netip.ParseAddr(c); err == nil && a.Zone() == "" {
-			return netip.PrefixFrom(a, a.BitLen()), true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
-func firstOf(ss []string) string {
-	if len(ss) == 0 {
-		return ""
-	}
-	return ss[0]
-}
 
 // Prefixes returns the file's ranges, sorted, without duplicates.
 func (f *File) Prefixes() []netip.Prefix {

@@ -52,22 +52,26 @@ func TestParseLine(t *testing.T) {
 		{"10.0.0.0/24;", "", "one CIDR on each line", "more than one value"},
 		{"10.0.0.0/24\t10.0.1.0/24", "", "one CIDR on each line", "more than one value"},
 		{"hello", "", "address/prefix-length", "not a CIDR"},
-		{"10.0.0.300/24", "", "address/prefix-length", "not a CIDR"},
-		{"10.0.0.0/33", "", "address/prefix-length", "not a CIDR"},
+		{"10.0.0.300/24", "", "=an IPv4 address is four numbers from 0 to 255, e.g. 192.168.30.128/26", "has an IPv4 address in which 300 is more than 255"},
+		{"10.0.0.0/33", "", "=the prefix length after / must be a number from 0 to 32", `has a bad prefix length "33"`},
 		{`10.0.0.0\24`, "", "address/prefix-length", "not a CIDR"},
 		{"10.0.0.0 /24", "", "=did you mean 10.0.0.0/24?", "has a space next to the /"},
 		{"10.0.0.0/ 24", "", "=did you mean 10.0.0.0/24?", "has a space next to the /"},
 		{"10.0.0.1 10.0.0.2/32", "", "one CIDR on each line", "more than one value"},
 		{"10.0.0/24", "", "=did you mean 10.0.0.0/24?", "has an address of fewer than four numbers"},
-		{"10.0.1/16", "", "address/prefix-length", "not a CIDR"},
+		{"10.0.1/16", "", "=an IPv4 address is four numbers from 0 to 255, e.g. 192.168.30.128/26", "has an IPv4 address of 3 numbers, not four"},
 		{"10.0.0.64-10.0.0.127", "10.0.0.64/26", "", ""},
 		{"10.0.0.64 - 10.0.0.127", "10.0.0.64/26", "", ""},
 		{"2001:db8::-2001:db8::ff", "2001:db8::/120", "", ""},
 		{"10.0.0.5-10.0.0.5", "10.0.0.5/32", "", ""},
 		{"10.0.0.10-10.0.0.20", "", "=write 10.0.0.10/31, 10.0.0.12/30, 10.0.0.16/30, 10.0.0.20/32, one a line", "is an address range that is not one CIDR"},
-		{"10.0.0.127-10.0.0.64", "", "address/prefix-length", "not a CIDR"},
-		{"fe80::1%eth0", "", "address/prefix-length", "not a CIDR"},
-		{"::ffff:10.0.0.0/120", "", "address/prefix-length", "not a CIDR"},
+		{"10.0.0.127-10.0.0.64", "", "=did you mean 10.0.0.64-10.0.0.127 (10.0.0.64/26)?", "is an address range that ends before it starts"},
+		{"fe80::1%eth0", "", "=remove the %zone", "has an IPv6 zone (%eth0), which a route cannot carry"},
+		{"::ffff:10.0.0.0/120", "", "=write 10.0.0.0/24", "is an IPv4-mapped IPv6 prefix"},
+		{"10.40.30.64/255.255.255.192", "", "=did you mean 10.40.30.64/26?", "has a netmask (255.255.255.192) after the /, not a prefix length"},
+		{"10.40.30.0/255.0.255.0", "", "=write the prefix length, a number from 0 to 32", "has the netmask 255.0.255.0 after the /, which is not contiguous (its one bits do not all come first)"},
+		{"10.40.30.0/027", "", "=did you mean 10.40.30.0/27?", "has a prefix length with a leading zero (027)"},
+		{"fd00:30:100/120", "", "=write the address with eight groups of hex digits, or :: for one run of zero groups, e.g. fd00:30::1:0/120", "has an IPv6 address of 3 groups; it needs eight, or :: for the zero groups left out"},
 		{"ip route add local 10.0.0.0/24 dev lo", "", "one CIDR", "more than one value"},
 	} {
 		p, hint, err := ParseLine(c.in)
@@ -333,5 +337,40 @@ func TestReadRefusesWhatIsNotAFile(t *testing.T) {
 	}
 	if _, _, err := Read(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// A line that does not parse stands for the range its "did you mean"
+// names (a first-last line for its span), so check can say an address is
+// inside it; a line nothing can be guessed of stands for nothing.
+func TestUnparsedMeant(t *testing.T) {
+	for _, c := range []struct{ line, meant string }{
+		{"10.40.30.130/26", "10.40.30.128/26"},
+		{"10.40.30.128 /26", "10.40.30.128/26"},
+		{"10.40.30.128/26,10.40.31.0/24", "10.40.30.128/26"},
+		{"10.40.30.128/26 # web", "10.40.30.128/26"},
+		{"10.40.30.192-10.40.30.250", "10.40.30.192-10.40.30.250"},
+		{"10.40.35/24", "10.40.35.0/24"},
+		{"10.40.32.0/255.255.255.0", "10.40.32.0/24"},
+		{"10.40.30.0/027", "10.40.30.0/27"},
+		{"10.40.30.250-10.40.30.192", "10.40.30.192-10.40.30.250"},
+		{"fe80::1%eth0/64", "fe80::/64"},
+		{"10.40.30.300/26", ""},
+		{"10.40.30.0/33", ""},
+		{"10.40.30.0/255.0.255.0", ""},
+		{"hello", ""},
+	} {
+		f, fs := Parse("r.cfg", []byte(c.line+"\n"))
+		if !fs.HasErrors() {
+			t.Errorf("%q parses", c.line)
+			continue
+		}
+		var got string
+		if len(f.Unparsed) == 1 {
+			got = f.Unparsed[0].String()
+		}
+		if got != c.meant || len(f.Unparsed) > 1 {
+			t.Errorf("%q stands for %q (%v), want %q", c.line, got, f.Unparsed, c.meant)
+		}
 	}
 }

@@ -777,3 +777,21 @@ func TestPlanVIPsAvoidsGateways(t *testing.T) {
 		t.Errorf("a range of the gateway alone: targets %+v, idle %v", targets, idle)
 	}
 }
+
+// Every shape of line the parser suggests a meaning for names its range:
+// a first-last line that is not one CIDR its span, a short address and a
+// netmask the CIDR its "did you mean" names.
+func TestHAProxyNamesEveryBrokenLineShape(t *testing.T) {
+	f, _ := cfgfile.Parse(cfgPath, []byte("10.40.30.192-10.40.30.250\n10.40.35/24\n10.40.32.0/255.255.255.0\n"))
+	sys := sysWith(nil, nil)
+	sys.Unparsed, sys.Config = f.Unparsed, cfgPath
+	hc := parseHA(t, "frontend a", "    bind 10.40.30.200:80", "frontend b", "    bind 10.40.35.7:80", "frontend c", "    bind 10.40.32.9:80")
+	r := HAProxy(hc, f.Prefixes(), sys)
+	wantResult(t, r, Fail, "3 frontends of 3 would fail to bind",
+		"frontend a (/etc/haproxy/haproxy.cfg:2): 10.40.30.200:80 is inside 10.40.30.192-10.40.30.250, the range of "+cfgPath+":1, which does not parse (config check): cannot bind until that line is fixed",
+		"frontend b (/etc/haproxy/haproxy.cfg:4): 10.40.35.7:80 is inside 10.40.35.0/24, the range of "+cfgPath+":2, which does not parse",
+		"frontend c (/etc/haproxy/haproxy.cfg:6): 10.40.32.9:80 is inside 10.40.32.0/24, the range of "+cfgPath+":3, which does not parse")
+	if strings.Contains(strings.Join(r.Details, "\n"), "outside every range") {
+		t.Errorf("details %q", r.Details)
+	}
+}

@@ -230,7 +230,7 @@ type System struct {
 	// Unparsed are the ranges file's lines that do not parse but name a
 	// range, and Config the file: an address inside one is named with
 	// its line rather than as "outside every range".
-	Unparsed []cfgfile.Entry
+	Unparsed []cfgfile.Unparsed
 	Config   string
 }
 
@@ -315,7 +315,7 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 			default:
 				if e, ok := holding(sys.Unparsed, a.IP); ok {
 					unparsed = true
-					fail(fmt.Sprintf("%s is inside %s, the range of %s:%d, which does not parse (config check): cannot bind until that line is fixed", ap, e.Prefix, sys.Config, e.Line))
+					fail(fmt.Sprintf("%s is inside %s, the range of %s:%d, which does not parse (config check): cannot bind until that line is fixed", ap, e, sys.Config, e.Line))
 					continue
 				}
 				outside = true
@@ -362,14 +362,14 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 	return r
 }
 
-// holding returns the first entry whose range holds a.
-func holding(es []cfgfile.Entry, a netip.Addr) (cfgfile.Entry, bool) {
+// holding returns the first line whose range holds a.
+func holding(es []cfgfile.Unparsed, a netip.Addr) (cfgfile.Unparsed, bool) {
 	for _, e := range es {
-		if e.Prefix.Contains(a) {
+		if e.Meant.Contains(a) {
 			return e, true
 		}
 	}
-	return cfgfile.Entry{}, false
+	return cfgfile.Unparsed{}, false
 }
 
 func addrPort(a haproxycfg.Addr) string {
