@@ -3,6 +3,7 @@ package appliance
 import (
 	"crypto/tls"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -192,16 +193,14 @@ func (r *reader) port(key string) uint16 {
 func (r *reader) nic(role, addrKey, gwKey string) NIC {
 	n := NIC{Role: role, Key: addrKey, GatewayKey: gwKey}
 	if v := r.props[addrKey]; v != "" {
-		p, err := netip.ParsePrefix(v)
-		switch {
-		case err == nil && p.Addr().Zone() == "" && !p.Addr().Is4In6():
-			n.Addr = p
-		case isAddr(v):
+		if isAddr(v) {
 			r.fail(addrKey, v, fmt.Sprintf("add the prefix length of the %s network, e.g. %s/24", role, v),
 				"needs CIDR form (address/prefix-length)")
-		default:
-			r.fail(addrKey, v, "write the address in CIDR form, e.g. 192.168.10.5/24, or leave it empty for DHCP",
-				"is not an address in CIDR form: %s", reason(err))
+		} else if p, err := nicSyntax.Parse(v); err != nil {
+			bad := err.(*ipx.BadPrefix)
+			r.fail(addrKey, v, bad.Hint, "%s", bad.Problem)
+		} else {
+			n.Addr = p
 		}
 	}
 	if v := r.props[gwKey]; v != "" {
@@ -209,6 +208,9 @@ func (r *reader) nic(role, addrKey, gwKey string) NIC {
 	}
 	return n
 }
+
+// nicSyntax reads a NIC's address: host bits are the point of it.
+var nicSyntax = ipx.Syntax{Example4: "192.168.10.5/24", Example6: "fd00:10::5/64"}
 
 func (r *reader) addr(key, v string) netip.Addr {
 	a, err := netip.ParseAddr(v)
@@ -245,21 +247,13 @@ func (r *reader) nameserverCount(key string, n int) {
 // With bare, an address alone is its own /32 (/128), as the ranges file
 // and the old appliance read it.
 func (r *reader) prefixList(key string, bare bool) []netip.Prefix {
+	sy := ipx.Syntax{Bare: bare, Ranges: true}
 	var out []netip.Prefix
 	for _, item := range splitRanges(r.props[key]) {
-		if a, err := netip.ParseAddr(item.text); bare && item.typed == item.text && err == nil && a.Zone() == "" && !a.Is4In6() {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, hint, err := ParsePrefix(item.text)
-		switch {
-		case err == nil && item.typed != item.text:
-			// One mistake, one finding: "10.0.0.0 /24" is a stray space,
-			// not an address without a length and a length without one.
-			r.fail(key, item.typed, fmt.Sprintf("did you mean %s?", item.text), "has a space next to the /")
-			continue
-		case err != nil:
-			r.fail(key, item.text, hint, "%v", err)
+		p, err := sy.Parse(item)
+		if err != nil {
+			bad := err.(*ipx.BadPrefix)
+			r.fail(key, item, bad.Hint, "%s", bad.Problem)
 			continue
 		}
 		out = append(out, p)
@@ -267,22 +261,16 @@ func (r *reader) prefixList(key string, bare bool) []netip.Prefix {
 	return out
 }
 
-// rangeItem is one entry of a list of ranges: as typed, and with the
-// spaces around its / taken out.
-type rangeItem struct{ typed, text string }
-
 // splitRanges is SplitList that keeps "a - b" together, so an address
 // range typed with spaces gets the range hint rather than three errors,
 // and "a / n" together, so a stray space is named as such.
-func splitRanges(v string) []rangeItem {
+func splitRanges(v string) []string {
 	v = spacedDash.ReplaceAllString(v, "-")
-	var out []rangeItem
+	var out []string
 	for _, typed := range SplitList(spacedSlash.ReplaceAllStringFunc(v, func(m string) string {
 		return strings.NewReplacer(" ", "\x00", "\t", "\x01").Replace(m)
 	})) {
-		typed = strings.NewReplacer("\x00", " ", "\x01", "\t").Replace(typed)
-		text := strings.Join(strings.Fields(typed), "")
-		out = append(out, rangeItem{typed, text})
+		out = append(out, strings.NewReplacer("\x00", " ", "\x01", "\t").Replace(typed))
 	}
 	return out
 }
@@ -292,54 +280,16 @@ var (
 	spacedSlash = regexp.MustCompile(`[ \t]+/[ \t]*|/[ \t]+`)
 )
 
-// ParsePrefix reads one CIDR as an operator typed it. On failure it
-// returns a hint that says what to write instead.
+// ParsePrefix reads one CIDR as an operator typed it, as the range keys
+// do (a first-last that is one CIDR is that CIDR; host bits are kept). On
+// failure it returns a hint that says what to write instead.
 func ParsePrefix(s string) (netip.Prefix, string, error) {
-	p, err := netip.ParsePrefix(s)
-	if err == nil {
-		if p.Addr().Zone() != "" {
-			return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
-		}
-		if p.Addr().Is4In6() {
-			q := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			hint := "write the IPv4 prefix"
-			if q.IsValid() {
-				hint = "write " + q.String()
-			}
-			return netip.Prefix{}, hint, fmt.Errorf("is an IPv4-mapped IPv6 prefix")
-		}
-		return p, "", nil
+	p, err := ipx.Syntax{Ranges: true}.Parse(s)
+	if err != nil {
+		bad := err.(*ipx.BadPrefix)
+		return netip.Prefix{}, bad.Hint, errors.New(bad.Problem)
 	}
-	// netip.ParsePrefix refuses zones, and ParseAddr would take "eth0/64"
-	// in "fe80::1%eth0/64" for the zone: name the zone as the problem.
-	if strings.Contains(s, "%") {
-		return netip.Prefix{}, "remove the %zone", fmt.Errorf("has an IPv6 zone, which a route cannot carry")
-	}
-	// "first-last" that is exactly one CIDR is that CIDR, as in the
-	// ranges file; any other range names the CIDRs to write.
-	if cover, ok := ipx.RangePrefix(s); ok {
-		if len(cover) == 1 {
-			return cover[0], "", nil
-		}
-		return netip.Prefix{}, "write it in CIDR form: " + ipx.FormatPrefixes(cover),
-			fmt.Errorf("is an address range that is not one CIDR")
-	}
-	if a, aerr := netip.ParseAddr(s); aerr == nil {
-		return netip.Prefix{}, fmt.Sprintf("for this one address write %s/%d", a, a.BitLen()),
-			fmt.Errorf("has no prefix length")
-	}
-	if a, bits, ok := strings.Cut(s, "/"); ok {
-		if _, aerr := netip.ParseAddr(a); aerr == nil {
-			addr := netip.MustParseAddr(a)
-			return netip.Prefix{}, fmt.Sprintf("the prefix length after / must be a number from 0 to %d", addr.BitLen()),
-				fmt.Errorf("has a bad prefix length %q", bits)
-		}
-	}
-	if p, ok := ipx.ShortIPv4(s); ok {
-		return netip.Prefix{}, fmt.Sprintf("did you mean %s?", p), fmt.Errorf("has an address of fewer than four numbers")
-	}
-	return netip.Prefix{}, "write address/prefix-length, e.g. 192.168.30.128/26",
-		fmt.Errorf("is not a CIDR: %s", reason(err))
+	return p, "", nil
 }
 
 // ca checks the CA certificate and key: both or neither, each real PEM,

@@ -66,7 +66,7 @@ func TestParseLine(t *testing.T) {
 		{"10.0.0.5-10.0.0.5", "10.0.0.5/32", "", ""},
 		{"10.0.0.10-10.0.0.20", "", "=write 10.0.0.10/31, 10.0.0.12/30, 10.0.0.16/30, 10.0.0.20/32, one a line", "is an address range that is not one CIDR"},
 		{"10.0.0.127-10.0.0.64", "", "=did you mean 10.0.0.64-10.0.0.127 (10.0.0.64/26)?", "is an address range that ends before it starts"},
-		{"fe80::1%eth0", "", "=remove the %zone", "has an IPv6 zone (%eth0), which a route cannot carry"},
+		{"fe80::1%eth0", "", "=remove the %zone", "has an IPv6 zone (%eth0), which a route or an interface address cannot carry"},
 		{"::ffff:10.0.0.0/120", "", "=write 10.0.0.0/24", "is an IPv4-mapped IPv6 prefix"},
 		{"10.40.30.64/255.255.255.192", "", "=did you mean 10.40.30.64/26?", "has a netmask (255.255.255.192) after the /, not a prefix length"},
 		{"10.40.30.0/255.0.255.0", "", "=write the prefix length, a number from 0 to 32", "has the netmask 255.0.255.0 after the /, which is not contiguous (its one bits do not all come first)"},

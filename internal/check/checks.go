@@ -405,15 +405,10 @@ func ParseSpans(s string) ([]Span, error) {
 		shown := finding.Clip(part)
 		switch {
 		case strings.Contains(part, "/"):
-			p, err := netip.ParsePrefix(part)
-			if err != nil || p.Addr().Zone() != "" {
-				return nil, fmt.Errorf("%q is not a CIDR", shown)
-			}
-			if m := p.Masked(); m != p {
-				return nil, fmt.Errorf("%q has host bits set (did you mean %s?)", shown, m)
-			}
-			if p.Addr().Is4In6() {
-				return nil, fmt.Errorf("%q is an IPv4-mapped CIDR; write it as IPv4", shown)
+			// The ranges file's reader, so a mistake reads the same here.
+			p, err := ipx.Syntax{Masked: true}.Parse(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q %v", shown, err)
 			}
 			sp.Range = netipx.RangeOfPrefix(p)
 		case strings.Contains(part, "-"):

@@ -80,7 +80,7 @@ func (sy Syntax) parse(s string) (netip.Prefix, *BadPrefix) {
 		if slash {
 			bare += "/" + rest
 		}
-		bad := &BadPrefix{Problem: fmt.Sprintf("has an IPv6 zone (%s), which a route cannot carry", zone), Hint: "remove the %zone"}
+		bad := &BadPrefix{Problem: fmt.Sprintf("has an IPv6 zone (%s), which a route or an interface address cannot carry", zone), Hint: "remove the %zone"}
 		if p, b := sy.parse(bare); b == nil {
 			bad.Meant = netipx.RangeOfPrefix(p.Masked())
 		} else {
