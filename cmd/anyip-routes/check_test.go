@@ -705,3 +705,24 @@ func TestCheckRoutesHintWhenUnsafe(t *testing.T) {
 		t.Errorf("routes hint %q", c.Hint)
 	}
 }
+
+// The vip item connects only to ranges the safety check accepts and whose
+// route is in place: a refused range's addresses belong to real hosts
+// (10.20.0.2 here), and a connection to them leaves the NIC.
+func TestCheckVIPLeavesOutRefusedRanges(t *testing.T) {
+	l := newLab(t)
+	cfg := l.writeHAProxy("haproxy.cfg", goodHAProxy)
+	l.startHAProxy(cfg, "10.20.0.130:8080")
+	// `up` refuses the whole file: neither new range gets a route.
+	l.writeCfg(vipRange4, "10.20.0.0/30", "10.20.0.64/28", vipRange6)
+	rep := l.checkJSON(1, "--haproxy-config", cfg)
+	rep.wantCheck(t, "safety", "fail", "10.20.0.1")
+	c := rep.wantCheck(t, "vip", "pass", "2 VIPs accepted a TCP connection")
+	want := []string{
+		"not connected to 2 ranges, whose traffic would leave the NIC: 10.20.0.0/30 (refused by the safety check, no local route on lo); 10.20.0.64/28 (no local route on lo)",
+		"fd00:20::1:0/120: no frontend binds in it, nothing to connect to",
+	}
+	if !slices.Equal(c.Details, want) {
+		t.Errorf("vip details %q\nwant %q", c.Details, want)
+	}
+}

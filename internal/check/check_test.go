@@ -576,13 +576,13 @@ func TestVIP(t *testing.T) {
 		}
 		return nil
 	}
-	r := VIP(context.Background(), targets, idle, dial, time.Second)
+	r := VIP(context.Background(), targets, idle, "", dial, time.Second)
 	wantResult(t, r, Fail, "1 VIP of 2 did not accept a TCP connection",
 		"10.20.0.131:443 (range 10.20.0.128/26, frontend web (/etc/haproxy/haproxy.cfg:3)): connection refused",
 		"10.20.0.192/26: no frontend binds in it")
-	r = VIP(context.Background(), targets[:1], nil, dial, time.Second)
+	r = VIP(context.Background(), targets[:1], nil, "", dial, time.Second)
 	wantResult(t, r, Pass, "10.20.0.130:80 accepted a TCP connection")
-	r = VIP(context.Background(), nil, idle, dial, time.Second)
+	r = VIP(context.Background(), nil, idle, "", dial, time.Second)
 	wantResult(t, r, Skip, "nothing to connect to")
 }
 
@@ -796,4 +796,30 @@ func TestHAProxyNamesEveryBrokenLineShape(t *testing.T) {
 	if strings.Contains(strings.Join(r.Details, "\n"), "outside every range") {
 		t.Errorf("details %q", r.Details)
 	}
+}
+
+// The vip check connects only to ranges the safety check accepts and
+// whose route is in place; one detail line names the others and why.
+func TestServable(t *testing.T) {
+	ranges := pfx("10.20.0.0/30", "10.20.0.64/28", "10.20.0.128/26")
+	refused := func(p netip.Prefix) bool { return p == ranges[0] }
+	routed := func(p netip.Prefix) bool { return p == ranges[2] }
+	keep, left := Servable(ranges, refused, routed)
+	if len(keep) != 1 || keep[0] != ranges[2] {
+		t.Errorf("keep %v", keep)
+	}
+	if want := "not connected to 2 ranges, whose traffic would leave the NIC: 10.20.0.0/30 (refused by the safety check, no local route on lo); 10.20.0.64/28 (no local route on lo)"; left != want {
+		t.Errorf("left %q\nwant %q", left, want)
+	}
+	keep, left = Servable(ranges, nil, nil)
+	if len(keep) != 0 || !strings.HasPrefix(left, "not connected to 3 ranges, whose traffic would leave the NIC: 10.20.0.0/30 (the safety check could not run, table local could not be read); ") {
+		t.Errorf("keep %v, left %q", keep, left)
+	}
+	if keep, left = Servable(ranges[2:], refused, routed); len(keep) != 1 || left != "" {
+		t.Errorf("keep %v, left %q", keep, left)
+	}
+	hc := parseHA(t, "frontend a", "    bind :80")
+	targets, idle := PlanVIPs(hc, nil, nil)
+	r := VIP(context.Background(), targets, idle, "not connected to 1 range, whose traffic would leave the NIC: 10.20.0.0/30 (refused by the safety check)", nil, time.Second)
+	wantResult(t, r, Skip, "no frontend binds inside a range that is accepted and routed: nothing to connect to", "not connected to 1 range")
 }

@@ -161,8 +161,20 @@ func Run(ctx context.Context, o Options) *Report {
 	if hc == nil {
 		rs = append(rs, Result{Name: NameVIP, Status: Skip, Summary: "no HAProxy configuration to say which VIPs and ports to connect to"})
 	} else {
-		targets, idle := PlanVIPs(hc, ranges, avoidFor(facts))
-		rs = append(rs, unlessInterrupted(ctx, NameVIP, func() Result { return VIP(ctx, targets, idle, probe.TCP, o.DialTimeout) }))
+		var routed func(netip.Prefix) bool
+		if tableErr == nil {
+			in := map[netip.Prefix]bool{}
+			for _, p := range cur.Ours {
+				in[p] = true
+			}
+			for _, r := range cur.Foreign {
+				in[r.Prefix] = true
+			}
+			routed = func(p netip.Prefix) bool { return in[p] }
+		}
+		servable, left := Servable(ranges, unsafe, routed)
+		targets, idle := PlanVIPs(hc, servable, avoidFor(facts))
+		rs = append(rs, unlessInterrupted(ctx, NameVIP, func() Result { return VIP(ctx, targets, idle, left, probe.TCP, o.DialTimeout) }))
 	}
 
 	// 9-11. The network first boot wrote.

@@ -125,13 +125,58 @@ func sampleAvoiding(p netip.Prefix, avoid func(netip.Addr) bool) (netip.Addr, bo
 	return netip.Addr{}, false
 }
 
+// Servable returns the ranges the vip check may connect to: those the
+// safety check accepts and whose local route on lo is in place. A
+// connection to any other leaves the NIC toward whatever host holds the
+// address, and its failure only repeats the safety or routes item. left
+// is one detail line naming the ranges left out and why ("" when none
+// is). refused and routed are nil when they could not be learnt: then no
+// range is known to be either, and none is connected to.
+func Servable(ranges []netip.Prefix, refused, routed func(netip.Prefix) bool) (keep []netip.Prefix, left string) {
+	var out []string
+	n := 0
+	for _, p := range ranges {
+		var why []string
+		switch {
+		case refused == nil:
+			why = append(why, "the safety check could not run")
+		case refused(p):
+			why = append(why, "refused by the safety check")
+		}
+		switch {
+		case routed == nil:
+			why = append(why, "table local could not be read")
+		case !routed(p):
+			why = append(why, "no local route on lo")
+		}
+		if len(why) == 0 {
+			keep = append(keep, p)
+			continue
+		}
+		if n++; n <= maxLeftOut {
+			out = append(out, fmt.Sprintf("%s (%s)", p, strings.Join(why, ", ")))
+		}
+	}
+	if n == 0 {
+		return keep, ""
+	}
+	left = fmt.Sprintf("not connected to %s, whose traffic would leave the NIC: %s", cli.Plural(n, "range"), strings.Join(out, "; "))
+	if n > maxLeftOut {
+		left += fmt.Sprintf("; and %d more", n-maxLeftOut)
+	}
+	return keep, left
+}
+
+// maxLeftOut bounds the ranges the left-out line names.
+const maxLeftOut = 8
+
 // Dialer connects to a VIP; probe.TCP in production.
 type Dialer func(ctx context.Context, ap netip.AddrPort, timeout time.Duration) error
 
 // VIP is check 8: a TCP connection to a VIP of each range that HAProxy
 // serves succeeds. An address that answers pings but not HAProxy's port
-// is not served.
-func VIP(ctx context.Context, targets []VIPTarget, idle []netip.Prefix, dial Dialer, timeout time.Duration) Result {
+// is not served. left is Servable's line on the ranges left out.
+func VIP(ctx context.Context, targets []VIPTarget, idle []netip.Prefix, left string, dial Dialer, timeout time.Duration) Result {
 	r := Result{Name: NameVIP}
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
@@ -159,12 +204,18 @@ func VIP(ctx context.Context, targets []VIPTarget, idle []netip.Prefix, dial Dia
 	for _, p := range idle {
 		notes = append(notes, fmt.Sprintf("%s: no frontend binds in it, nothing to connect to", p))
 	}
-	r.Details = append(failed, notes...)
+	r.Details = failed
+	if left != "" {
+		r.Details = append(r.Details, left)
+	}
+	r.Details = append(r.Details, notes...)
 	switch {
 	case len(failed) > 0:
 		r.Status = Fail
 		r.Summary = fmt.Sprintf("%s of %d did not accept a TCP connection within %v", cli.Plural(len(failed), "VIP"), len(targets), timeout)
 		r.Hint = "is HAProxy running (systemctl status haproxy)? Are the routes in place (routes check)? A VIP that answers ping but not its port is not served"
+	case len(targets) == 0 && left != "":
+		r.Status, r.Summary = Skip, "no frontend binds inside a range that is accepted and routed: nothing to connect to"
 	case len(targets) == 0:
 		r.Status, r.Summary = Skip, "no frontend binds inside a range: nothing to connect to"
 	default:
