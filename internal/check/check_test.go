@@ -823,3 +823,34 @@ func TestServable(t *testing.T) {
 	r := VIP(context.Background(), targets, idle, "not connected to 1 range, whose traffic would leave the NIC: 10.20.0.0/30 (refused by the safety check)", nil, time.Second)
 	wantResult(t, r, Skip, "no frontend binds inside a range that is accepted and routed: nothing to connect to", "not connected to 1 range")
 }
+
+// The safety item lists one file's findings by line, errors first, and
+// its count counts what it lists.
+func TestSafetyInLineOrder(t *testing.T) {
+	r := Safety(mustCfg(t, "10.20.0.128/26", "fd00:99::/112", "10.20.0.48/28", "10.10.0.0/28"), facts(), 0, 0)
+	want := []string{
+		cfgPath + `:3 = "10.20.0.48/28": 10.20.0.48/28 contains 10.20.0.53, a name server in use (/etc/resolv.conf): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.20.0.53)`,
+		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 contains 10.10.0.1, the current default gateway (via eth1): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.10.0.1)`,
+		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 contains 10.10.0.5, an address already held (on eth1): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.10.0.5)`,
+		cfgPath + `:2 = "fd00:99::/112": fd00:99::/112 lies outside every attached network (10.20.0.0/24, fd00:20::/64, 10.10.0.0/24) (make sure the upstream router routes it to this appliance)`,
+		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 includes 10.10.0.0, the network address of 10.10.0.0/24 (eth1) (leave 10.10.0.0 out of the range)`,
+	}
+	if !slices.Equal(r.Details, want) {
+		t.Errorf("details\n  %s\nwant\n  %s", strings.Join(r.Details, "\n  "), strings.Join(want, "\n  "))
+	}
+	if !strings.HasPrefix(r.Summary, "3 errors, 2 warnings (errors first): a range takes addresses the network needs (checked against ") {
+		t.Errorf("summary %q", r.Summary)
+	}
+}
+
+// The config item's count counts the warnings it lists too.
+func TestConfigCountsWhatItLists(t *testing.T) {
+	r, _ := Config(cfgPath, []byte("10.20.0.128/26\n10.20.0.128/26\n10.20.1.70/26\n"), nil)
+	want := []string{
+		cfgPath + `:3 = "10.20.1.70/26": has host bits set (did you mean 10.20.1.64/26?)`,
+		cfgPath + `:2 = "10.20.0.128/26": 10.20.0.128/26 is listed again (first on line 1) (delete one of them)`,
+	}
+	if r.Summary != cfgPath+": 1 line does not parse, and 1 warning (listed after the errors)" || !slices.Equal(r.Details, want) {
+		t.Errorf("summary %q\ndetails %q", r.Summary, r.Details)
+	}
+}

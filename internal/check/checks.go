@@ -58,6 +58,9 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 		if errs == 1 {
 			r.Summary = path + ": 1 line does not parse"
 		}
+		if warns > 0 {
+			r.Summary += fmt.Sprintf(", and %s (listed after the errors)", cli.Plural(warns, "warning"))
+		}
 		r.Hint = "fix or delete the lines above: until then the service applies nothing from the file"
 	case warns > 0:
 		r.Status, r.Summary = Warn, fmt.Sprintf("%s: %s, %s", path, count, cli.Plural(warns, "warning"))
@@ -201,7 +204,7 @@ func safety(f *cfgfile.File, facts validate.Facts, minBits4, minBits6 int) (Resu
 	switch {
 	case errs > 0:
 		r.Status = Fail
-		r.Summary = fmt.Sprintf("%s: a range takes addresses the network needs (checked against %s)", cli.Plural(errs, "problem"), against)
+		r.Summary = fmt.Sprintf("%s: a range takes addresses the network needs (checked against %s)", counted(errs, warns), against)
 		r.Hint = "shrink or split the range so it leaves these addresses out: an appliance answering for a gateway, a name server or another host's address takes it off the network"
 	case warns > 0:
 		r.Status = Warn
@@ -360,6 +363,15 @@ func HAProxy(hc *haproxycfg.Config, ranges []netip.Prefix, sys System) Result {
 		}
 	}
 	return r
+}
+
+// counted says how many errors and warnings a list holds, and that
+// errors come first (findingDetails) when there are both.
+func counted(errs, warns int) string {
+	if warns == 0 {
+		return cli.Plural(errs, "error")
+	}
+	return fmt.Sprintf("%s, %s (errors first)", cli.Plural(errs, "error"), cli.Plural(warns, "warning"))
 }
 
 // holding returns the first line whose range holds a.

@@ -16,7 +16,7 @@ import (
 func TestProbeOnlySafeRanges(t *testing.T) {
 	f := mustCfg(t, "10.0.0.0/8", "0.0.0.0/0", "127.0.0.0/30", "224.0.0.0/30", "ff02::/120", "10.20.0.192/26")
 	res, unsafe := safety(f, facts(), 16, 48)
-	wantResult(t, res, Fail, "problem")
+	wantResult(t, res, Fail, "5 errors, 4 warnings (errors first)")
 	plan := PlanProbes(f.Prefixes(), facts(), 100_000_000, unsafe)
 	total := 0
 	for _, p := range plan {

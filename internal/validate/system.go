@@ -1,7 +1,12 @@
 package validate
 
 import (
+	"cmp"
+	"math"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
@@ -85,7 +90,27 @@ func (a Against) Rules() Rules {
 
 // File checks every range of f, each named by its path:line.
 func (a Against) File(f *cfgfile.File) finding.List {
-	return append(a.missingResolvConf(), Ranges(fileRanges(f, false, nil), a.Rules())...)
+	return append(a.missingResolvConf(), byLine(Ranges(fileRanges(f, false, nil), a.Rules()))...)
+}
+
+// byLine orders findings of one file by line, as the operator reads it
+// (the rules find them rule by rule); a finding without a line comes
+// first, one that stands for findings not kept (finding.Bounded) last,
+// and those of one line keep their order.
+func byLine(fs finding.List) finding.List {
+	line := func(f finding.Finding) int {
+		if f.More > 0 {
+			return math.MaxInt
+		}
+		if i := strings.LastIndexByte(f.Where, ':'); i >= 0 {
+			if n, err := strconv.Atoi(f.Where[i+1:]); err == nil {
+				return n
+			}
+		}
+		return 0
+	}
+	slices.SortStableFunc(fs, func(a, b finding.Finding) int { return cmp.Compare(line(a), line(b)) })
+	return fs
 }
 
 // Rewrite checks the file first boot is about to write: managed (the
