@@ -83,10 +83,11 @@ func FirstbootRecord(r Result, rec *state.Record, f *cfgfile.File, dir string) R
 		r.Details = append(r.Details, fmt.Sprintf("the first-boot block holds the vApp ranges first boot wrote (%s)", cli.Plural(len(wrote), "range")))
 		return r
 	}
-	if r.Status != Pass {
-		return r
+	// The unit's status stands (a failed unit is the worse news), but the
+	// block's finding and its advice are kept beside it.
+	if r.Status == Pass {
+		r.Status = Warn
 	}
-	r.Status = Warn
 	var what []string
 	if len(byHand) > 0 {
 		what = append(what, fmt.Sprintf("%s in the first-boot block %s not among the vApp ranges", cli.Plural(len(byHand), "range"), were(len(byHand))))
@@ -95,6 +96,7 @@ func FirstbootRecord(r Result, rec *state.Record, f *cfgfile.File, dir string) R
 		what = append(what, fmt.Sprintf("%s of the vApp ranges %s missing from the block", cli.Plural(len(gone), "range"), were(len(gone))))
 	}
 	r.Summary += "; " + strings.Join(what, ", and ")
+	unitHint := r.Hint
 	switch {
 	case len(gone) == 0:
 		r.Hint = "move hand-written ranges out of the block (between the # BEGIN and # END lines), or add them to the vApp property " + cfgfile.BlockProperty
@@ -102,6 +104,10 @@ func FirstbootRecord(r Result, rec *state.Record, f *cfgfile.File, dir string) R
 		r.Hint = "to drop a range for good, remove it from the vApp property " + cfgfile.BlockProperty + " (vCenter: the VM's Configure, vApp Options), not from the block"
 	default:
 		r.Hint = "the block follows the vApp property " + cfgfile.BlockProperty + ": change the property (vCenter: the VM's Configure, vApp Options), and keep hand-written ranges outside the # BEGIN and # END lines"
+	}
+	if unitHint != "" {
+		// One sentence for the unit, one for the block.
+		r.Hint = unitHint + ". " + strings.ToUpper(r.Hint[:1]) + r.Hint[1:]
 	}
 	return r
 }

@@ -106,11 +106,24 @@ func TestFirstbootRecordBlock(t *testing.T) {
 			}
 		})
 	}
-	// A unit that failed keeps its own verdict and hint; the details still
-	// say what the block lacks.
+	// A unit that failed, or could not be asked about, keeps its own
+	// verdict; the block's finding and its advice are kept beside the
+	// unit's, one sentence each.
 	failed := Result{Name: NameFirstboot, Status: Fail, Summary: "anyip-firstboot.service failed", Hint: "journalctl -u anyip-firstboot.service says why"}
 	r := FirstbootRecord(failed, rec([]string{"10.20.0.128/26"}), file(begin, end), "/var/lib/anyip")
-	if r.Status != Fail || r.Hint != failed.Hint || !strings.Contains(strings.Join(r.Details, "\n"), "10.20.0.128/26: written into the first-boot block") {
+	if r.Status != Fail || !strings.Contains(strings.Join(r.Details, "\n"), "10.20.0.128/26: written into the first-boot block") {
 		t.Errorf("a failed unit: %+v", r)
+	}
+	if want := "anyip-firstboot.service failed; 1 range of the vApp ranges is missing from the block"; r.Summary != want {
+		t.Errorf("summary %q\nwant %q", r.Summary, want)
+	}
+	if want := "journalctl -u anyip-firstboot.service says why. To drop a range for good, remove it from the vApp property loadbalance.service_ip_range (vCenter: the VM's Configure, vApp Options), not from the block"; r.Hint != want {
+		t.Errorf("hint %q\nwant %q", r.Hint, want)
+	}
+	unreachable := Result{Name: NameFirstboot, Status: Warn, Summary: "systemd is not reachable, so whether anyip-firstboot.service runs is unknown: Failed to connect to bus",
+		Hint: "run the check on the appliance itself (not in a container or chroot)"}
+	r = FirstbootRecord(unreachable, rec([]string{"10.20.0.128/26"}), file(begin, "10.20.0.128/26", "10.30.0.0/28", end), "/var/lib/anyip")
+	if want := "run the check on the appliance itself (not in a container or chroot). Move hand-written ranges out of the block (between the # BEGIN and # END lines), or add them to the vApp property loadbalance.service_ip_range"; r.Status != Warn || r.Hint != want {
+		t.Errorf("%s, hint %q\nwant %q", r.Status, r.Hint, want)
 	}
 }
