@@ -67,7 +67,7 @@ func TestUpBadFileChangesNothing(t *testing.T) {
 		want  []string
 	}{
 		{"typo", []string{"10.20.0.128/28", "10.20.0.144/28", "10.20.0.300/28"},
-			[]string{b.cfg + ":3", `"10.20.0.300/28"`, "is not a CIDR", "write address/prefix-length"}},
+			[]string{b.cfg + ":3", `"10.20.0.300/28"`, "has an IPv4 address in which 300 is more than 255", "an IPv4 address is four numbers from 0 to 255, e.g. 192.168.30.128/26"}},
 		{"host bits", []string{"# hand edit", "10.20.0.150/28"},
 			[]string{b.cfg + ":2", "10.20.0.150/28", "did you mean 10.20.0.144/28?"}},
 		{"two per line", []string{"10.20.0.128/28 10.20.0.144/28"},

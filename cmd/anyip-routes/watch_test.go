@@ -49,7 +49,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 	// are, the error is logged with its line and shown in STATUS.
 	b.writeCfg("10.20.0.128/28", "fd00:20::/112", "10.20.0.300/28", "10.20.0.192/28")
 	w.notify.status(t, "last error", b.cfg+":3", "10.20.0.300/28")
-	w.waitLog("level=ERROR", "where="+b.cfg+":3", "line=10.20.0.300/28", `problem="is not a CIDR"`)
+	w.waitLog("level=ERROR", "where="+b.cfg+":3", "line=10.20.0.300/28", `problem="has an IPv4 address in which 300 is more than 255"`)
 	e2etest.WantRoutes(t, b.routes(), "10.20.0.128/28", "10.20.0.176/28", "fd00:20::/112")
 	if !w.running() {
 		t.Fatal("the service stopped on a bad file")
@@ -314,7 +314,7 @@ func TestWatchNotifiesSystemd(t *testing.T) {
 	})
 
 	b.appendCfg("10.20.0.300/28")
-	st := w.notify.status(t, "3 ranges in place from the last good version", "last error", b.cfg+":4", "10.20.0.300/28", "is not a CIDR")
+	st := w.notify.status(t, "3 ranges in place from the last good version", "last error", b.cfg+":4", "10.20.0.300/28", "has an IPv4 address in which 300 is more than 255")
 	if strings.Contains(st, "\n") {
 		t.Errorf("STATUS spans lines: %q", st)
 	}
