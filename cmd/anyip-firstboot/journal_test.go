@@ -126,6 +126,7 @@ func TestJournalPriorities(t *testing.T) {
 // A pipe that is not the journal gets the whole report.
 func TestJournalSaysEachFactOnce(t *testing.T) {
 	b := newBox(t)
+	b.roleNICs("management", "workload") // no warning: the outcome is at info
 	env := e2etest.Base2NIC().WriteEnv(t, t.TempDir())
 	args := []string{"--ovf-env", env, "--config", b.cfg, "--state-dir", b.state, "--resolv-conf", b.resolvConf, "--root", b.root, "--publish=false"}
 	partLine := regexp.MustCompile(`^(<\d>)?[a-z ]+: (applied|unchanged|refused|failed|planned)`)
@@ -150,6 +151,14 @@ func TestJournalSaysEachFactOnce(t *testing.T) {
 	}
 	if n := strings.Count(all, "invalid"); n != 0 {
 		t.Errorf("a valid run speaks of invalid %d times:\n%s", n, all)
+	}
+
+	// A run with warnings (no NIC of the roles' names) counts them, at
+	// the priority of a warning: `journalctl -p warning` shows it.
+	bw := newBox(t)
+	code, lines = bw.runToFile("this", "--ovf-env", env, "--config", bw.cfg, "--state-dir", bw.state, "--resolv-conf", bw.resolvConf, "--root", bw.root, "--publish=false")
+	if last := lines[len(lines)-1]; code != 0 || last != "<4>anyip-firstboot: ok: 1 route added, 0 removed, 0 adopted, 0 kept; 1 range in place; 2 warnings above." {
+		t.Errorf("exit %d, last line %q, want the outcome with its warnings at <4>", code, last)
 	}
 
 	// A failed run says its error once, in the closing line.

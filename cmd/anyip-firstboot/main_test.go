@@ -155,8 +155,11 @@ func TestInvalidConfigurations(t *testing.T) {
 			[]string{"did you mean 10.20.0.128/26?"}},
 		{"overlaps an additional workload network", base.With("network.additional_workload_networks", "10.20.0.128/25"),
 			[]string{"network.additional_workload_networks", "10.20.0.128/26"}},
-		{"bad static IP", base.With("network.management_ip", "10.10.0.5"),
-			[]string{"network.management_ip", "CIDR"}},
+		// A static IP no address reads from: a range might hold the
+		// appliance's own address (one without its prefix length is
+		// still checked against, and the ranges apply: network_test.go).
+		{"bad static IP", base.With("network.management_ip", "mgmt-ip"),
+			[]string{"network.management_ip", "CIDR", "ranges: refused (they cannot be checked against the appliance's management address while network.management_ip is invalid)"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBox(t)

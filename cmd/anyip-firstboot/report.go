@@ -58,6 +58,9 @@ func writeReport(w io.Writer, format cli.Format, r *firstboot.Report) {
 	closing := closingLine(r)
 	if journal {
 		lvl := slog.LevelInfo
+		if _, warnings := r.Findings.Count(); warnings > 0 {
+			lvl = slog.LevelWarn // what `journalctl -p warning` must show
+		}
 		if r.Result == firstboot.ResultInvalid || r.Result == firstboot.ResultFailed {
 			lvl = slog.LevelError
 		}
@@ -95,8 +98,21 @@ func writeParts(w io.Writer, r *firstboot.Report) {
 }
 
 // closingLine is the report's last line, the one `systemctl status`
-// shows: the outcome, and for an invalid run where the errors are.
+// shows: the outcome, and for an invalid run where the errors are; a run
+// that went through with warnings says how many, so that they are not
+// missed behind an "ok" (the findings above name them).
 func closingLine(r *firstboot.Report) string {
+	line := outcomeLine(r)
+	if r.Result == firstboot.ResultInvalid || r.Result == firstboot.ResultFailed {
+		return line // the summary counts the warnings already
+	}
+	if _, warnings := r.Findings.Count(); warnings > 0 {
+		line = strings.TrimSuffix(line, ".") + "; " + cli.Plural(warnings, "warning") + " above."
+	}
+	return line
+}
+
+func outcomeLine(r *firstboot.Report) string {
 	switch r.Result {
 	case firstboot.ResultInvalid:
 		return fmt.Sprintf("anyip-firstboot: the configuration is invalid (%s%s); %s.", cli.Summary(r.Findings), errorsAt(r.Findings), refusedLine(r))
@@ -219,7 +235,7 @@ func errorsAt(fs finding.List) string {
 // refusedLine says what an invalid run left alone: everything, or the
 // refused parts while the others were applied.
 func refusedLine(r *firstboot.Report) string {
-	refused := r.Refused()
+	refused := refusedParts(r)
 	if r.Mode == firstboot.ModeDryRun {
 		if len(refused) == 0 || len(refused) == len(r.Parts) {
 			return "dry run: nothing was changed"
@@ -230,4 +246,21 @@ func refusedLine(r *firstboot.Report) string {
 		return "nothing was changed"
 	}
 	return "nothing was changed for " + strings.Join(refused, ", ") + "; the other parts were applied"
+}
+
+// refusedParts names the refused parts, each with why when its outcome
+// says (the ranges refused for a NIC key that leaves them unchecked).
+func refusedParts(r *firstboot.Report) []string {
+	var out []string
+	for _, p := range r.Parts {
+		if p.Result != firstboot.Refused {
+			continue
+		}
+		if p.Detail != "" {
+			out = append(out, p.Part+" ("+p.Detail+")")
+		} else {
+			out = append(out, p.Part)
+		}
+	}
+	return out
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -86,6 +89,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := o.limits.Validate(); err != nil {
 		return fl.Usage(args, stdout, stderr, "%v", err)
 	}
+	if st, err := os.Stat(o.ResolvConf); err == nil && st.IsDir() {
+		return fl.Usage(args, stdout, stderr, "--resolv-conf %s is a directory: give the resolver's configuration file (default %s)",
+			finding.Clip(o.ResolvConf), sysfacts.DefaultResolvConf)
+	}
 	o.MinBits4, o.MinBits6 = o.limits.Bits4, o.limits.Bits6
 	if o.upgrade {
 		// A flag --upgrade would ignore is refused, not dropped: the
@@ -119,6 +126,9 @@ func source(path string, stdin io.Reader) firstboot.Source {
 		if path != "" {
 			src := ovfenv.FromPath(path, stdin)
 			data, err := src.Read(ctx)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = fmt.Errorf("--ovf-env %s: the file does not exist (give the OVF environment's file, ISO image or device, or leave --ovf-env out to read guestinfo)", finding.Clip(path))
+			}
 			return data, src.Name(), err
 		}
 		return ovfenv.ReadFirst(ctx, ovfenv.Auto())

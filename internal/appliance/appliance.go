@@ -157,6 +157,12 @@ type Config struct {
 	// invalid are the keys whose value did not parse (in whole or in
 	// part): what follows only from that error is not reported again.
 	invalid map[string]bool
+	// readable are the addresses still read from address keys that did
+	// not parse ("10.40.10.5" without its prefix length, a gateway typed
+	// with one), and unreadable the address keys with an item no address
+	// reads from: see Rules and Unchecked.
+	readable   map[string][]netip.Addr
+	unreadable map[string]bool
 }
 
 // Invalid reports whether key's value did not parse.

@@ -49,6 +49,8 @@ func FromProperties(raw map[string]string) (Config, Properties, finding.List) {
 			c.invalid[f.Where] = true
 		}
 	}
+	c.readable, c.unreadable = readInvalid(p, c.invalid)
+	r.findings = append(r.findings, listShape(p)...)
 	return c, p, r.findings
 }
 

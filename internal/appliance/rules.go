@@ -2,7 +2,9 @@ package appliance
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 
 	"go4.org/netipx"
 
@@ -23,6 +25,13 @@ func (c Config) Rules() validate.Rules {
 	}
 	for _, a := range c.Nameservers {
 		r.Forbidden = append(r.Forbidden, validate.Point{Addr: a, What: "a name server", Where: KeyNameservers})
+	}
+	// An address key that did not parse still names its address when one
+	// reads from it: it stays outside every range, as it would once fixed.
+	for _, k := range addrKeys {
+		for _, a := range c.readable[k] {
+			r.Forbidden = append(r.Forbidden, validate.Point{Addr: a, What: c.whatAt(k), Where: k})
+		}
 	}
 	known := true // every NIC's network is known
 	for _, n := range c.NICs {
@@ -88,6 +97,7 @@ func (c Config) Check() finding.List {
 		fs = append(fs, finding.Warnf(KeyServiceRanges, "", "add the VIP ranges the control plane hands out, e.g. 192.168.30.128/26",
 			"is empty: HAProxy cannot serve a virtual server until a range is added"))
 	}
+	fs = append(fs, overlappingNetworks(c.AdditionalNetworks)...)
 	if fs.HasErrors() {
 		// Which network a range lies in means little while the networks
 		// themselves are wrong.
@@ -96,27 +106,172 @@ func (c Config) Check() finding.List {
 	return append(fs, c.wrongNetwork()...)
 }
 
-// wrongNetwork warns about a VIP range inside the management or the
-// workload subnet when the appliance has a frontend NIC: with the Frontend
-// Network option the VIPs belong on the frontend network, and one of the
-// other networks answering for them is a mistake that works until it
-// does not (the control plane expects the frontend).
+// overlappingNetworks warns about additional workload networks that
+// overlap each other: the routes to them work, but one of the two is a
+// typo or a leftover. Sorted, a network overlaps one before it only if
+// one of the networks still open (containing it) does: O(n log n).
+func overlappingNetworks(ps []netip.Prefix) finding.List {
+	if len(ps) < 2 {
+		return nil
+	}
+	type item struct {
+		p   netip.Prefix
+		pos int
+	}
+	items := make([]item, len(ps))
+	for i, p := range ps {
+		items[i] = item{p.Masked(), i + 1}
+	}
+	slices.SortStableFunc(items, func(a, b item) int {
+		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
+			return c
+		}
+		return a.p.Bits() - b.p.Bits()
+	})
+	fs := finding.Bounded{Max: finding.DefaultMax}
+	var open []item
+	for _, it := range items {
+		for len(open) > 0 && !open[len(open)-1].p.Contains(it.p.Addr()) {
+			open = open[:len(open)-1]
+		}
+		if len(open) > 0 {
+			o := open[len(open)-1]
+			first, second := o, it
+			if second.pos < first.pos {
+				first, second = second, first
+			}
+			what := fmt.Sprintf("%s (item %d) overlaps %s (item %d)", second.p, second.pos, first.p, first.pos)
+			if o.p == it.p {
+				what = fmt.Sprintf("%s is listed twice (items %d and %d)", it.p, first.pos, second.pos)
+			}
+			fs.Add(finding.Warnf(KeyAdditionalNetworks, second.p.String(), "list each backend network once: keep the larger one, or make them disjoint",
+				"%s", what).With(first.p.String(), KeyAdditionalNetworks))
+		}
+		open = append(open, it)
+	}
+	return fs.List()
+}
+
+// wrongNetwork warns about a VIP range inside a subnet where VIPs do not
+// belong: the management network always; the workload network too when
+// the appliance has a frontend NIC (the Frontend Network option, static or
+// DHCP), where the VIPs belong on the frontend network. A range on the
+// wrong network works until it does not (the control plane expects the
+// VIPs where the deployment option puts them). The management and workload
+// subnets are static and known however the frontend is addressed.
 func (c Config) wrongNetwork() finding.List {
 	var fs finding.List
 	frontend := slices.ContainsFunc(c.NICs, func(n NIC) bool { return n.Role == "frontend" })
-	if !frontend {
-		return nil
-	}
 	for _, r := range c.ServiceRanges {
 		for _, n := range c.NICs {
-			if n.Role != "frontend" && n.Static() && n.Subnet().Overlaps(r) {
-				fs = append(fs, finding.Warnf(KeyServiceRanges, r.String(),
-					"give the frontend network's ranges, or deploy with the Default option (two NICs) to serve VIPs on the workload network",
-					"%s lies in the %s network %s (%s): with the Frontend Network option the VIPs belong on the frontend network", r, n.Role, n.Subnet(), n.Key))
+			if n.Role == "frontend" || !n.Static() || !n.Subnet().Overlaps(r) {
+				continue
 			}
+			var hint, why string
+			switch {
+			case n.Role == "management" && frontend:
+				hint = "move the range to the frontend network"
+				why = "VIPs never belong on the management network; with the Frontend Network option they belong on the frontend network"
+			case n.Role == "management":
+				hint = "move the range to the workload network"
+				why = "VIPs never belong on the management network; with the Default option they belong on the workload network"
+			case frontend:
+				hint = "give the frontend network's ranges, or deploy with the Default option (two NICs) to serve VIPs on the workload network"
+				why = "with the Frontend Network option the VIPs belong on the frontend network"
+			default:
+				continue // the Default option: the workload network is where VIPs belong
+			}
+			fs = append(fs, finding.Warnf(KeyServiceRanges, r.String(), hint,
+				"%s lies in the %s network %s (%s): %s", r, n.Role, n.Subnet(), n.Key, why).With(n.Subnet().String(), n.Key))
 		}
 	}
 	return fs
+}
+
+// addrKeys are the keys that hold addresses the ranges must stay clear of.
+var addrKeys = []string{
+	KeyManagementIP, KeyManagementGateway, KeyWorkloadIP, KeyWorkloadGateway,
+	KeyFrontendIP, KeyFrontendGateway, KeyNameservers,
+}
+
+// readInvalid reads what addresses it can from the address keys that did
+// not parse. Each item is read as an address alone, or as what stands
+// before its "/": the key's own error says what is wrong with it; this
+// only keeps its address in the ranges' checks.
+func readInvalid(p Properties, invalid map[string]bool) (map[string][]netip.Addr, map[string]bool) {
+	var readable map[string][]netip.Addr
+	var unreadable map[string]bool
+	for _, k := range addrKeys {
+		if !invalid[k] {
+			continue
+		}
+		items := []string{p[k]}
+		if k == KeyNameservers {
+			items = SplitList(p[k])
+		}
+		for _, item := range items {
+			bare, _, _ := strings.Cut(item, "/")
+			a, err := netip.ParseAddr(strings.TrimSpace(bare))
+			if err != nil || a.Zone() != "" {
+				if unreadable == nil {
+					unreadable = map[string]bool{}
+				}
+				unreadable[k] = true
+				continue
+			}
+			if readable == nil {
+				readable = map[string][]netip.Addr{}
+			}
+			readable[k] = append(readable[k], a.Unmap())
+		}
+	}
+	return readable, unreadable
+}
+
+// whatAt names what an address key holds, as the ranges' findings say it.
+func (c Config) whatAt(key string) string {
+	if key == KeyNameservers {
+		return "a name server"
+	}
+	for _, n := range c.NICs {
+		switch key {
+		case n.Key:
+			return "the appliance's " + n.Role + " address"
+		case n.GatewayKey:
+			return "the " + n.Role + " gateway"
+		}
+	}
+	return key
+}
+
+// Unchecked is a key whose value did not parse in a way that leaves a
+// check of the VIP ranges undone, and what the ranges cannot be checked
+// against.
+type Unchecked struct{ Key, What string }
+
+// Unchecked lists the keys that leave the ranges unchecked: an address
+// key with an item no address reads from (a range might hold that gateway,
+// name server or address of the appliance, and cut it off), or backend
+// networks that did not parse (a range might overlap one). Any other error
+// leaves every check of the ranges whole: an address without its prefix
+// length is still kept out of them (Rules), and a network that is not
+// known only costs the warnings about which network a range lies in.
+func (c Config) Unchecked() []Unchecked {
+	var out []Unchecked
+	for _, k := range addrKeys {
+		if !c.unreadable[k] {
+			continue
+		}
+		what := c.whatAt(k)
+		if k == KeyNameservers {
+			what = "the name servers"
+		}
+		out = append(out, Unchecked{k, what})
+	}
+	if c.invalid[KeyAdditionalNetworks] {
+		out = append(out, Unchecked{KeyAdditionalNetworks, "the additional workload networks"})
+	}
+	return out
 }
 
 func nic(n NIC) finding.List {

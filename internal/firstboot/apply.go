@@ -20,8 +20,12 @@ import (
 func applyRanges(o Options, p Plan, log *slog.Logger, r *Report) Outcome {
 	out := Outcome{Part: PartRanges}
 	if p.Refused[PartRanges] {
-		out.Result = Refused
-		log.Error("the VIP ranges are refused; the ranges file and the routes stay as they are")
+		out.Result, out.Detail = Refused, p.RangesWhy
+		if p.RangesWhy != "" {
+			log.Error("the VIP ranges are refused; the ranges file and the routes stay as they are", "why", p.RangesWhy)
+		} else {
+			log.Error("the VIP ranges are refused; the ranges file and the routes stay as they are")
+		}
 		return out
 	}
 	failed := func(err error) Outcome {

@@ -240,7 +240,7 @@ func dryRun(o Options, p Plan, w *Wizard, log *slog.Logger, r *Report) int {
 	}
 	ranges := Outcome{Part: PartRanges, Result: Planned}
 	if p.Refused[PartRanges] {
-		r.Parts = append(r.Parts, Outcome{Part: PartRanges, Result: Refused})
+		r.Parts = append(r.Parts, Outcome{Part: PartRanges, Result: Refused, Detail: p.RangesWhy})
 		r.Parts = append(r.Parts, plannedWizard(o, p.Wizard, p.Refused)...)
 		return r.settleDry()
 	}

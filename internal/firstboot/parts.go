@@ -27,24 +27,14 @@ const (
 	PartCA           = "ca"
 )
 
-var nicKeys = []string{
-	appliance.KeyManagementIP, appliance.KeyManagementGateway,
-	appliance.KeyWorkloadIP, appliance.KeyWorkloadGateway,
-	appliance.KeyFrontendIP, appliance.KeyFrontendGateway,
-	appliance.KeyAdditionalNetworks,
-}
-
-// partKeys are the keys whose errors refuse each part. The VIP ranges are
-// checked against the wizard's gateways, addresses, name servers and
-// backend networks, so an error on any of those refuses them too: a range
-// is never applied unchecked.
+// partKeys are the keys whose errors refuse each part.
 var partKeys = map[string][]string{
 	PartHostname:     {appliance.KeyHostname},
 	PartResolver:     {appliance.KeyNameservers},
 	PartManagement:   {appliance.KeyManagementIP, appliance.KeyManagementGateway, appliance.KeyNameservers},
 	PartWorkload:     {appliance.KeyWorkloadIP, appliance.KeyWorkloadGateway, appliance.KeyAdditionalNetworks},
 	PartFrontend:     {appliance.KeyFrontendIP, appliance.KeyFrontendGateway},
-	PartRanges:       append([]string{appliance.KeyServiceRanges, appliance.KeyNameservers}, nicKeys...),
+	PartRanges:       {appliance.KeyServiceRanges},
 	PartRootPassword: {appliance.KeyRootPassword},
 	PartSSH:          {appliance.KeyPermitRootLogin},
 	PartDataplane:    {appliance.KeyDataplanePort, appliance.KeyHAProxyUser, appliance.KeyHAProxyPassword},
@@ -55,7 +45,17 @@ var partKeys = map[string][]string{
 // key of any part (a misspelled key, the environment itself) refuses every
 // part: nothing is applied from a wizard that may not say what was meant.
 // An error naming a line of the ranges file refuses the ranges.
-func refused(fs finding.List, cfgPath string) map[string]bool {
+//
+// The VIP ranges are checked against the wizard's gateways, addresses,
+// name servers and backend networks. An error on one of those keys refuses
+// the ranges only when it leaves a check undone (unchecked, from
+// appliance.Config.Unchecked: a gateway no address reads from might lie
+// inside a range, which would cut the appliance off): a range is never
+// applied unchecked. Any other error on them (a management_ip without its
+// prefix length, whose address is still kept out of every range; a gateway
+// outside its subnet) refuses that NIC and leaves the ranges to their own
+// checks, so that one mistake on a NIC does not take the VIPs down too.
+func refused(fs finding.List, cfgPath string, unchecked []appliance.Unchecked) map[string]bool {
 	out := map[string]bool{}
 	for _, f := range fs {
 		if f.Severity != finding.Error {
@@ -71,6 +71,9 @@ func refused(fs finding.List, cfgPath string) map[string]bool {
 				out[part], owned = true, true
 			}
 		}
+		if slices.ContainsFunc(unchecked, func(u appliance.Unchecked) bool { return u.Key == f.Where }) {
+			out[PartRanges] = true
+		}
 		if !owned {
 			for part := range partKeys {
 				out[part] = true
@@ -78,4 +81,22 @@ func refused(fs finding.List, cfgPath string) map[string]bool {
 		}
 	}
 	return out
+}
+
+// uncheckedWhy says why the ranges are refused for keys that leave them
+// unchecked, for the ranges part's detail; "" when none does.
+func uncheckedWhy(unchecked []appliance.Unchecked) string {
+	if len(unchecked) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, u := range unchecked {
+		if i > 0 {
+			b.WriteString(", nor ")
+		} else {
+			b.WriteString("they cannot be checked ")
+		}
+		b.WriteString("against " + u.What + " while " + u.Key + " is invalid")
+	}
+	return b.String()
 }

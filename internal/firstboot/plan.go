@@ -18,6 +18,9 @@ type Plan struct {
 	// read its key (Refused), and the others go on.
 	Findings finding.List
 	Refused  map[string]bool
+	// RangesWhy says why the ranges are refused when a NIC's or the name
+	// servers' key leaves them unchecked (parts.go, refused).
+	RangesWhy string
 	// Hash identifies the non-secret properties (never a secret: a hash
 	// of a short password is a guessing oracle).
 	Hash string
@@ -47,13 +50,14 @@ type Plan struct {
 // pure.
 func MakePlan(w *Wizard, sys System, o Options) Plan {
 	p := Plan{Hash: w.Props.Hash()}
+	unchecked := w.Config.Unchecked()
 	cfg, fs := cfgfile.Parse(o.Config, sys.Cfg)
 	p.Findings = append(append(slices.Clip(w.Findings), sys.CfgRefused...), fs...)
 	if o.Early {
 		// Before the network starts there is nothing to check the ranges
 		// against: the NICs' rules cover every range given, and the run
 		// once the network is online writes them for the ranges it accepts.
-		p.Refused = refused(p.Findings, o.Config)
+		p.Refused = refused(p.Findings, o.Config, unchecked)
 		p.Refused[PartRanges] = true
 		p.Network = PlanNetwork(w, append(cfg.Prefixes(), w.Config.ServiceRanges...), p.Refused)
 		return p
@@ -74,7 +78,7 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 	against := validate.Against{Facts: sys.Facts, Own: w.Config.Rules(), MinBits4: o.MinBits4, MinBits6: o.MinBits6}
 	p.Findings = append(p.Findings, against.Rewrite(cfg, managed)...)
 	p.Findings = append(p.Findings, mfs...)
-	p.Refused = refused(p.Findings, o.Config)
+	p.Refused = refused(p.Findings, o.Config, unchecked)
 
 	// The NICs' rules follow the ranges the file will hold, or, when the
 	// ranges are refused, those it holds now.
@@ -85,7 +89,7 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 			// The next read would refuse it: refuse it now.
 			p.Findings = append(p.Findings, finding.Errorf(o.Config, "", fmt.Sprintf("list fewer or larger ranges: the file may hold %d MiB", cfgfile.MaxSize>>20),
 				"with the wizard's %d ranges the file would be %d bytes, more than it may hold", len(wizard), len(data)))
-			p.Refused = refused(p.Findings, o.Config)
+			p.Refused = refused(p.Findings, o.Config, unchecked)
 		} else {
 			p.Migrated = mig
 			p.Cfg, p.Desired, p.Block = data, desired, wizard
@@ -94,6 +98,9 @@ func MakePlan(w *Wizard, sys System, o Options) Plan {
 			rules = p.Desired
 			p.Findings = append(p.Findings, nonlocalBind6(p.Desired, sys.NonlocalBind6)...)
 		}
+	}
+	if p.Refused[PartRanges] {
+		p.RangesWhy = uncheckedWhy(unchecked)
 	}
 	p.Network = PlanNetwork(w, rules, p.Refused)
 	name := w.Config.Hostname

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anyip/anyip/internal/appliance"
 	"github.com/anyip/anyip/internal/cfgfile"
 	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/validate"
@@ -85,22 +86,29 @@ func TestPlanRefusesWhatTheSystemNeeds(t *testing.T) {
 // the ranges, and an error naming no part's key refuses every part.
 func TestRefused(t *testing.T) {
 	e := func(where string) finding.Finding { return finding.Errorf(where, "", "", "bad") }
+	wl := []appliance.Unchecked{{Key: "network.workload_ip", What: "the appliance's workload address"}}
 	for _, c := range []struct {
-		fs   finding.List
-		want []string
+		fs        finding.List
+		want      []string
+		unchecked []appliance.Unchecked
 	}{
-		{finding.List{e("network.hostname")}, []string{PartHostname}},
-		{finding.List{finding.Warnf("network.hostname", "", "", "odd")}, nil},
-		{finding.List{e(cfgPath + ":3")}, []string{PartRanges}},
-		{finding.List{e("network.workload_ip")}, []string{PartWorkload, PartRanges}},
-		{finding.List{e("appliance.root_pwd")}, []string{PartRootPassword}},
-		{finding.List{e("appliance.permit_root_login")}, []string{PartSSH}},
-		{finding.List{e("loadbalance.haproxy_user")}, []string{PartDataplane}},
-		{finding.List{e("appliance.ca_cert_key")}, []string{PartCA}},
-		{finding.List{e("LoadBalance.Service_IP_Range")}, []string{PartHostname, PartResolver, PartManagement, PartWorkload, PartFrontend, PartRanges,
+		{fs: finding.List{e("network.hostname")}, want: []string{PartHostname}},
+		{fs: finding.List{finding.Warnf("network.hostname", "", "", "odd")}},
+		{fs: finding.List{e(cfgPath + ":3")}, want: []string{PartRanges}},
+		// A NIC's error leaves the ranges to their own checks, unless it
+		// leaves one of them undone.
+		{fs: finding.List{e("network.workload_ip")}, want: []string{PartWorkload}},
+		{fs: finding.List{e("network.workload_ip")}, want: []string{PartWorkload, PartRanges}, unchecked: wl},
+		{fs: finding.List{e("network.management_ip")}, want: []string{PartManagement}, unchecked: wl},
+		{fs: finding.List{e("loadbalance.service_ip_range")}, want: []string{PartRanges}},
+		{fs: finding.List{e("appliance.root_pwd")}, want: []string{PartRootPassword}},
+		{fs: finding.List{e("appliance.permit_root_login")}, want: []string{PartSSH}},
+		{fs: finding.List{e("loadbalance.haproxy_user")}, want: []string{PartDataplane}},
+		{fs: finding.List{e("appliance.ca_cert_key")}, want: []string{PartCA}},
+		{fs: finding.List{e("LoadBalance.Service_IP_Range")}, want: []string{PartHostname, PartResolver, PartManagement, PartWorkload, PartFrontend, PartRanges,
 			PartRootPassword, PartSSH, PartDataplane, PartCA}},
 	} {
-		got := refused(c.fs, cfgPath)
+		got := refused(c.fs, cfgPath, c.unchecked)
 		var parts []string
 		for p := range got {
 			parts = append(parts, p)

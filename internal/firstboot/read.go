@@ -31,6 +31,9 @@ type Wizard struct {
 	// Findings are what the properties alone show: values that do not
 	// parse, and network settings that do not fit together.
 	Findings finding.List
+	// parsed are the findings of parsing alone, for Attach to check the
+	// settings again once it knows the deployment option.
+	parsed finding.List
 }
 
 // ReadWizard parses the OVF environment. It is pure; an error means the
@@ -40,22 +43,25 @@ func ReadWizard(data []byte, source string) (*Wizard, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, props, fs := appliance.FromProperties(env.Properties)
-	fs = append(fs, conf.Check()...)
-	return &Wizard{Source: source, Env: env, Config: conf, Props: props, Findings: fs}, nil
+	conf, props, parsed := appliance.FromProperties(env.Properties)
+	fs := append(slices.Clip(parsed), conf.Check()...)
+	return &Wizard{Source: source, Env: env, Config: conf, Props: props, Findings: fs, parsed: parsed}, nil
 }
 
 // Attach completes the wizard's NICs from the NICs the guest has: with the
 // frontend deployment option and the frontend left to DHCP, both frontend
 // keys are empty, and the one sign of the option is the NIC in the
 // frontend's pinned PCI slot, which the image names frontend (the old
-// appliance decided by that NIC too). Its settings are then DHCP.
+// appliance decided by that NIC too). Its settings are then DHCP, and the
+// settings are checked again for that option: with it, VIPs in the
+// workload network are on the wrong network.
 func (w *Wizard) Attach(links []string) {
 	has := slices.ContainsFunc(w.Config.NICs, func(n appliance.NIC) bool { return n.Role == netconf.Frontend })
 	if has || !slices.Contains(links, netconf.Frontend) {
 		return
 	}
 	w.Config.NICs = append(w.Config.NICs, appliance.NIC{Role: netconf.Frontend, Key: appliance.KeyFrontendIP, GatewayKey: appliance.KeyFrontendGateway})
+	w.Findings = append(slices.Clip(w.parsed), w.Config.Check()...)
 }
 
 // System is what a plan is made against, as the running system shows it.

@@ -124,21 +124,48 @@ func Ranges(rs []Range, rules Rules) finding.List {
 	}
 	ix.build()
 
+	// A repeat within one property says where in it, not "also in"
+	// the property itself: pos is each range's item number in its Where.
+	overlaps := ix.overlaps()
+	need := map[string]bool{}
+	for _, d := range repeats {
+		if w := rs[d.first].Where; w == rs[d.second].Where {
+			need[w] = true
+		}
+	}
+	for _, ov := range overlaps {
+		if w := rs[ov[0]].Where; w == rs[ov[1]].Where {
+			need[w] = true
+		}
+	}
+	pos := positions(rs, need)
 	for _, d := range repeats {
 		a, b := rs[d.first], rs[d.second]
 		p := b.Prefix.Masked()
-		if d.n == 2 {
+		switch {
+		case d.n == 2 && a.Where == b.Where:
 			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
-				"%s is listed twice (also in %s)", p, a.Where))
-			continue
+				"%s is listed twice in %s (items %d and %d)", p, a.Where, pos[d.first], pos[d.second]).With(a.Prefix.String(), a.Where))
+		case d.n == 2:
+			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
+				"%s is listed twice (also in %s)", p, a.Where).With(a.Prefix.String(), a.Where))
+		case a.Where == b.Where:
+			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "list each range once",
+				"%s is listed %d times in %s (first as item %d)", p, d.n, a.Where, pos[d.first]).With(a.Prefix.String(), a.Where))
+		default:
+			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "list each range once",
+				"%s is listed %d times (first in %s)", p, d.n, a.Where).With(a.Prefix.String(), a.Where))
 		}
-		fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "list each range once",
-			"%s is listed %d times (first in %s)", p, d.n, a.Where))
 	}
 
-	for _, ov := range ix.overlaps() {
+	for _, ov := range overlaps {
 		a, b := rs[ov[0]], rs[ov[1]]
 		pa, pb := a.Prefix.Masked(), b.Prefix.Masked()
+		if pa == pb && a.Where == b.Where {
+			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
+				"%s is listed twice in %s (items %d and %d, as %s and %s)", pb, a.Where, pos[ov[0]], pos[ov[1]], a.Prefix, b.Prefix).With(a.Prefix.String(), a.Where))
+			continue
+		}
 		if pa == pb {
 			fs.Add(finding.Warnf(b.Where, b.Prefix.String(), "delete one of them",
 				"%s is listed twice (also in %s)", pb, a.Where).With(pa.String(), a.Where))
@@ -178,6 +205,24 @@ func Ranges(rs []Range, rules Rules) finding.List {
 		attachedWarnings(&fs, rs, &ix, rules.Attached)
 	}
 	return fs.List()
+}
+
+// positions numbers each range within its Where (1 for the first item of
+// a property), for the Wheres in need only: a file's lines are each their
+// own Where, and 300,000 of them need no count.
+func positions(rs []Range, need map[string]bool) []int {
+	if len(need) == 0 {
+		return nil
+	}
+	pos := make([]int, len(rs))
+	n := make(map[string]int, len(need))
+	for i, r := range rs {
+		if need[r.Where] {
+			n[r.Where]++
+			pos[i] = n[r.Where]
+		}
+	}
+	return pos
 }
 
 func (r Rules) limit(p netip.Prefix) int {
@@ -241,7 +286,7 @@ func attachedWarnings(fs *finding.Bounded, rs []Range, ix *index, attached []Net
 			for _, i := range ix.containing(pt.a, 128) {
 				r := rs[i]
 				fs.Add(finding.Warnf(r.Where, r.Prefix.String(), fmt.Sprintf("leave %s out of the range", pt.a),
-					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, n.Where))
+					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, n.Where).With(pt.a.String(), n.Where))
 			}
 		}
 	}

@@ -564,7 +564,7 @@ func TestRepeatedRangeIsReportedOnce(t *testing.T) {
 		t.Fatalf("%d findings, want 2:\n%v", len(fs), fs)
 	}
 	all := fs.Error()
-	for _, w := range []string{"10.20.0.0/30 is listed 300000 times (first in loadbalance.service_ip_range)", "contains 10.20.0.1, the workload gateway"} {
+	for _, w := range []string{"10.20.0.0/30 is listed 300000 times in loadbalance.service_ip_range (first as item 1)", "contains 10.20.0.1, the workload gateway"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("findings lack %q:\n%s", w, all)
 		}
