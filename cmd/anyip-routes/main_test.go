@@ -457,3 +457,72 @@ func TestNoHeavyDependencies(t *testing.T) {
 		t.Error("no source files of our own found in the dependencies")
 	}
 }
+
+// A line that does not parse does not hide the others' problems: one round
+// of up --dry-run shows them all, and the file is still refused whole. The
+// line that does not parse is in no other finding (the range after it,
+// inside the one it was meant to be, is no overlap), and a conflict with
+// the system names its place for automation.
+func TestUpReportsEveryLine(t *testing.T) {
+	b := newBox(t)
+	peer := netnstest.New(t)
+	b.ns.Veth(t, "eth0", "10.50.0.250/24", peer, "up0", "10.50.0.17/24")
+	b.ip("route", "add", "default", "via", "10.50.0.17")
+	b.writeCfg("10.50.0.128/28", "10.50.0.160/27 # pool B", "10.50.0.16/28", "10.50.0.136/29", "10.50.0.176/28")
+	r := b.run("up", "--dry-run", "--output", "json")
+	b.want(r, 1)
+	want := `{
+  "schema": 1,
+  "mode": "dry-run",
+  "result": "invalid",
+  "config": "` + b.cfg + `",
+  "findings": [
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:2",
+      "value": "10.50.0.160/27 # pool B",
+      "message": "has an inline comment, which the file format does not allow",
+      "hint": "move the comment to a line of its own starting with #"
+    },
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:4",
+      "value": "10.50.0.136/29",
+      "message": "10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1)",
+      "hint": "keep one range for these addresses: merge them or make them disjoint",
+      "conflict": "10.50.0.128/28",
+      "conflict_where": "` + b.cfg + `:1"
+    },
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:3",
+      "value": "10.50.0.16/28",
+      "message": "10.50.0.16/28 contains 10.50.0.17, the current default gateway (via eth0): the appliance would answer for it and cut it off the network",
+      "hint": "move or shrink the range so it leaves out 10.50.0.17",
+      "conflict": "10.50.0.17",
+      "conflict_where": "route:table=main,dst=default,dev=eth0"
+    }
+  ],
+  "routes": {
+    "added": [],
+    "adopted": [],
+    "removed": [],
+    "kept": 0,
+    "in_place": 0
+  }
+}
+`
+	if r.Stdout != want {
+		t.Errorf("dry run JSON\n%s\nwant\n%s", r.Stdout, want)
+	}
+
+	r = b.run("up")
+	b.want(r, 1)
+	if want := "error: " + b.cfg + `:2 = "10.50.0.160/27 # pool B": has an inline comment, which the file format does not allow (move the comment to a line of its own starting with #)` + "\n" +
+		"error: " + b.cfg + `:4 = "10.50.0.136/29": 10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1) (keep one range for these addresses: merge them or make them disjoint)` + "\n" +
+		"error: " + b.cfg + `:3 = "10.50.0.16/28": 10.50.0.16/28 contains 10.50.0.17, the current default gateway (via eth0): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.50.0.17)` + "\n" +
+		"anyip-routes: " + b.cfg + " is invalid (3 errors, 0 warnings); nothing was changed\n"; r.Stdout != want {
+		t.Errorf("up printed\n%s\nwant\n%s", r.Stdout, want)
+	}
+	e2etest.WantRoutes(t, b.routes())
+}
