@@ -35,9 +35,7 @@ type loaded struct {
 func load(o options) (*loaded, error) {
 	data, refused, err := cfgfile.Read(o.config)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &loaded{findings: finding.List{finding.Errorf(o.config, "",
-			"create it with one range (CIDR) a line, or run `anyip-routes down` to remove the routes",
-			"the ranges file does not exist")}}, nil
+		return &loaded{findings: finding.List{finding.Errorf(o.config, "", cfgfile.MissingHint, "the ranges file does not exist")}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the ranges file: %w", err)
