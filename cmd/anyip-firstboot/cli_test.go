@@ -16,7 +16,7 @@ func TestCommandLineHabits(t *testing.T) {
 	b := newBox(t)
 	r := b.exec("--bogus")
 	b.want(r, 2)
-	if r.Stdout != "" || r.Stderr != "anyip-firstboot: unknown flag -bogus (see anyip-firstboot --help)\n" {
+	if r.Stdout != "" || r.Stderr != "anyip-firstboot: unknown flag --bogus (see anyip-firstboot --help)\n" {
 		t.Errorf("a bad flag printed\nstdout: %q\nstderr: %q", r.Stdout, r.Stderr)
 	}
 	r = b.exec("--output", "json", "extra")
@@ -28,7 +28,7 @@ func TestCommandLineHabits(t *testing.T) {
 	b.want(r, 0)
 	for _, want := range []string{"usage: anyip-firstboot [flags]", "Exit status: 0 done", "anyip-firstboot --dry-run ",
 		"\n  --output text|json    report text|json (default text)\n", "\n  --version             print the version and exit\n",
-		"($ANYIP_MAX_RANGE sets the default) (default 16)"} {
+		"(default 16, or $ANYIP_MAX_RANGE)"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("--help lacks %q:\n%s", want, r.Stdout)
 		}

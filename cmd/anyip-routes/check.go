@@ -8,7 +8,6 @@ import (
 
 	"github.com/anyip/anyip/internal/check"
 	"github.com/anyip/anyip/internal/cli"
-	"github.com/anyip/anyip/internal/finding"
 	"github.com/anyip/anyip/internal/haproxycfg"
 	"github.com/anyip/anyip/internal/state"
 )
@@ -52,38 +51,42 @@ Exit status: 0 all passed (warnings allowed), 1 a check failed, 2 usage,
 flags:
 `
 
-// runCheck is the check verb. o holds the flags given before the verb;
-// the common ones may be given again after it.
-func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.Writer) int {
-	co := check.Options{
+// checkArgs are what check's own flags set.
+type checkArgs struct {
+	co           check.Options
+	controlPlane string
+}
+
+// flags is check's flag set, bound to o, c and output.
+func (c *checkArgs) flags(o *options, output *cli.Format) *cli.Flags {
+	c.co = check.Options{
 		HAProxyConfig:   haproxycfg.DefaultPath,
 		HAProxyOptional: true,
+		StateDir:        o.stateDir,
 	}
-	output := cli.Format("text")
-	var controlPlane string
+	if c.co.StateDir == "" {
+		c.co.StateDir = state.DefaultDir
+	}
+	co := &c.co
 	fl := cli.NewFlags(name+" check", checkUsage)
-	usage := func(format string, a ...any) int { return fl.Usage(args, stdout, stderr, format, a...) }
-	o.register(fl)
+	o.registerFile(fl)
 	fl.StringVar(&co.HAProxyConfig, "haproxy-config", co.HAProxyConfig, "the HAProxy configuration (`PATH`) whose bind lines to check (default: used when present; empty: none)")
-	fl.StringVar(&controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges: a `LIST` of CIDRs and first-last ranges, comma-separated")
+	fl.StringVar(&c.controlPlane, "control-plane-ranges", "", "the control plane's VIP ranges: a `LIST` of CIDRs and first-last ranges, comma-separated")
 	fl.BoolVar(&co.Probe, "probe", false, "ask the link (ARP, neighbour solicitation) whether another host holds a range address")
 	fl.IntVar(&co.ProbeLimit, "probe-limit", check.DefaultProbeLimit, fmt.Sprintf("--probe: probe at most `N` addresses of each range (up to %d; a run probes %d at most)", check.MaxProbeLimit, check.MaxProbeTotal))
-	fl.Var(&output, "output", "report `text|json`")
+	fl.Var(output, "output", "report `text|json`")
 	fl.StringVar(&co.NetworkDir, "network-dir", "/etc/systemd/network", "the `DIR` where first boot wrote the NICs' networkd files (empty: skip the network checks)")
 	fl.StringVar(&co.Service.Systemctl, "systemctl", "systemctl", "the systemctl program to ask about the service")
-	co.StateDir = o.stateDir
-	if co.StateDir == "" {
-		co.StateDir = state.DefaultDir
-	}
 	fl.StringVar(&co.StateDir, "state-dir", co.StateDir, "the `DIR` where first boot records its last applied run (and the service keeps the last good file)")
 	fl.StringVar(&co.Service.Journalctl, "journalctl", "journalctl", "the journalctl program to read our units' errors with")
 	fl.Hide("systemctl", "journalctl") // test hooks
-	if p := fl.Parse(args, stdout, stderr); p.Done {
-		return p.Code
-	}
-	if fl.NArg() > 0 {
-		return usage("unexpected argument %q", finding.Clip(fl.Arg(0)))
-	}
+	return fl
+}
+
+// runCheck is the check verb, its flags parsed into o, c and output.
+func runCheck(ctx context.Context, o options, c *checkArgs, output cli.Format, fl *cli.Flags, args []string, stdout, stderr io.Writer) int {
+	usage := func(format string, a ...any) int { return fl.Usage(args, stdout, stderr, format, a...) }
+	co := c.co
 	fl.Visit(func(f *flag.Flag) {
 		if f.Name == "haproxy-config" {
 			co.HAProxyOptional = false // asked for by name: it must be there
@@ -92,13 +95,10 @@ func runCheck(ctx context.Context, o options, args []string, stdout, stderr io.W
 	if co.ProbeLimit < 1 || co.ProbeLimit > check.MaxProbeLimit {
 		return usage("--probe-limit takes 1-%d addresses per range, not %d (a run probes at most %d in all)", check.MaxProbeLimit, co.ProbeLimit, check.MaxProbeTotal)
 	}
-	if err := o.limits.Validate(); err != nil {
-		return usage("%v", err)
-	}
 	co.Config, co.ResolvConf = o.config, o.resolvConf
 	co.MinBits4, co.MinBits6 = o.limits.Bits4, o.limits.Bits6
-	if controlPlane != "" {
-		spans, err := check.ParseSpans(controlPlane)
+	if c.controlPlane != "" {
+		spans, err := check.ParseSpans(c.controlPlane)
 		if err != nil {
 			return usage("--control-plane-ranges: %v", err)
 		}

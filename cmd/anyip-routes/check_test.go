@@ -691,6 +691,14 @@ func TestCheckUsage(t *testing.T) {
 	if !strings.Contains(r.Stdout, other+": 1 range") || !strings.Contains(r.Stdout, "10.20.0.192/26 ("+other+":1): no local route") {
 		t.Errorf("--config after the verb is not used:\n%s", r.Stdout)
 	}
+	// --output and --config before the verb are the same as after it.
+	hooks := []string{"--systemctl", l.systemctlOK, "--journalctl", l.journalQuiet, "--state-dir", l.stateDir, "--haproxy-config=", "--network-dir", t.TempDir()}
+	after := l.run(append(append([]string{"check"}, hooks...), "--output", "json", "--config", other)...)
+	before := l.run(append([]string{"--output", "json", "--config", other, "check"}, hooks...)...)
+	l.want(before, 1)
+	if before.Stdout != after.Stdout || !strings.Contains(before.Stdout, other+": 1 range") {
+		t.Errorf("--output json --config before the verb:\n%s\nafter it:\n%s", before.Stdout, after.Stdout)
+	}
 }
 
 // A range the safety check refuses is one `up` refuses too: the routes

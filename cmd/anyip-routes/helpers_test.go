@@ -81,8 +81,12 @@ func (b *box) renameCfg(lines ...string) {
 type result = e2etest.Result
 
 // run runs anyip-routes in the box with the box's file and resolv.conf.
+// down takes no flags.
 func (b *box) run(args ...string) result {
 	b.t.Helper()
+	if len(args) > 0 && args[0] == "down" {
+		return b.runEnv(nil, args...)
+	}
 	return b.runEnv(nil, append([]string{"--config", b.cfg, "--resolv-conf", b.resolvConf}, args...)...)
 }
 

@@ -35,9 +35,7 @@ type loaded struct {
 func load(o options) (*loaded, error) {
 	data, refused, err := cfgfile.Read(o.config)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &loaded{findings: finding.List{finding.Errorf(o.config, "",
-			"create it with one range (CIDR) a line, or run `anyip-routes down` to remove the routes",
-			"the ranges file does not exist")}}, nil
+		return &loaded{findings: finding.List{finding.Errorf(o.config, "", cfgfile.MissingHint, "the ranges file does not exist")}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the ranges file: %w", err)
@@ -46,17 +44,20 @@ func load(o options) (*loaded, error) {
 		return &loaded{findings: refused}, nil
 	}
 	f, fs := cfgfile.Parse(o.config, data)
-	if fs.HasErrors() {
-		// The safety net needs the whole file; a line that does not
-		// parse is reason enough to stop.
-		return &loaded{findings: fs}, nil
-	}
+	// The lines that parse are checked even when others do not, so one
+	// round shows every problem; the file is still refused whole. A line
+	// that does not parse is in no check: nothing that would only follow
+	// from it (an overlap with the range it was meant to be) is said.
+	unparsed := fs.HasErrors()
 	facts, err := sysfacts.Gather(o.resolvConf)
 	if err != nil {
 		return nil, fmt.Errorf("read the system's addresses, routes and name servers: %w", err)
 	}
 	against := validate.Against{Facts: facts, MinBits4: o.limits.Bits4, MinBits6: o.limits.Bits6}
 	fs = append(fs, against.File(f)...)
+	if unparsed {
+		return &loaded{findings: fs}, nil
+	}
 	return &loaded{desired: f.Prefixes(), findings: fs, data: data, facts: facts}, nil
 }
 

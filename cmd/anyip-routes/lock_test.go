@@ -31,7 +31,11 @@ func TestUpAndDownWaitForTheRunLock(t *testing.T) {
 	for _, verb := range []string{"up", "down"} {
 		l := b.holdLock()
 		b.writeCfg("10.20.0.128/28", "10.20.0.144/28")
-		cmd := b.ns.Command(e2etest.Binary(t, "anyip-routes"), "--config", b.cfg, "--resolv-conf", b.resolvConf, verb)
+		args := []string{verb} // down takes no flags
+		if verb == "up" {
+			args = []string{"--config", b.cfg, "--resolv-conf", b.resolvConf, verb}
+		}
+		cmd := b.ns.Command(e2etest.Binary(t, "anyip-routes"), args...)
 		done := make(chan result, 1)
 		go func() {
 			done <- e2etest.Exec(t, cmd)

@@ -1,10 +1,11 @@
 // Command anyip-routes keeps the AnyIP routes (local routes on lo in table
 // local, proto anyip) in step with /etc/vmware/anyip-routes.cfg:
 //
-//	anyip-routes [--config PATH] [--resolv-conf PATH] up|down|watch
+//	anyip-routes [flags] up|down|watch|check|help [flags]
 //
 // $CONFIG_FILE names the file as it did for the old shell service; --config
-// wins over it. Flags may also follow the verb.
+// wins over it. A verb's flags may come before or after it; each verb
+// takes only the flags it uses.
 //
 //   - up applies the file once and prints one line per change. A file is
 //     applied whole or not at all: a line that does not parse, or a range

@@ -107,8 +107,8 @@ func TestUpBadFileChangesNothing(t *testing.T) {
 		}
 		r := b.run("up")
 		b.want(r, 1)
-		if !strings.Contains(r.Stdout, "does not exist") {
-			t.Errorf("output does not say the file is missing:\n%s", r.Stdout)
+		if want := "error: " + b.cfg + ": the ranges file does not exist (create it with one range (CIDR) a line, or empty for no ranges; `systemctl restart anyip-firstboot` writes it from the vApp properties)\n"; !strings.HasPrefix(r.Stdout, want) {
+			t.Errorf("output does not say the file is missing and what to type:\n%s\nwant\n%s", r.Stdout, want)
 		}
 		if after := b.table(); after != before {
 			t.Errorf("a missing file changed the table:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -277,12 +277,21 @@ func TestUsage(t *testing.T) {
 	}{
 		{nil, "anyip-routes: no verb given: up, down, watch, check or help (see anyip-routes --help)\n"},
 		{[]string{"start"}, "anyip-routes: unknown verb \"start\": up, down, watch, check or help (see anyip-routes --help)\n"},
+		{[]string{"help", "start"}, "anyip-routes: unknown verb \"start\": up, down, watch, check or help (see anyip-routes --help)\n"},
 		{[]string{"up", "extra"}, "anyip-routes up: unexpected argument \"extra\" after up (see anyip-routes up --help)\n"},
-		{[]string{"--no-such-flag", "up"}, "anyip-routes: unknown flag -no-such-flag (see anyip-routes --help)\n"},
-		{[]string{"up", "--no-such-flag"}, "anyip-routes up: unknown flag -no-such-flag (see anyip-routes up --help)\n"},
+		{[]string{"--no-such-flag", "up"}, "anyip-routes: unknown flag --no-such-flag (see anyip-routes --help)\n"},
+		{[]string{"up", "--no-such-flag"}, "anyip-routes up: unknown flag --no-such-flag (see anyip-routes up --help)\n"},
+		{[]string{"up", "-x"}, "anyip-routes up: unknown flag -x (see anyip-routes up --help)\n"},
+		{[]string{"up", "--output", "yaml"}, "anyip-routes up: invalid value \"yaml\" for --output: want text or json (see anyip-routes up --help)\n"},
+		{[]string{"--output", "yaml", "up"}, "anyip-routes: invalid value \"yaml\" for --output: want text or json (see anyip-routes --help)\n"},
+		{[]string{"up", "--output"}, "anyip-routes up: --output needs a value (see anyip-routes up --help)\n"},
+		{[]string{"up", "--dry-run=maybe"}, "anyip-routes up: invalid value \"maybe\" for --dry-run: want true or false (see anyip-routes up --help)\n"},
+		{[]string{"up", "--max-range", "x"}, "anyip-routes up: invalid value \"x\" for --max-range: want a prefix length (see anyip-routes up --help)\n"},
+		{[]string{"--resolv-conf", "/etc/resolv.conf", "down"}, "anyip-routes down: --resolv-conf is not a flag of down (see anyip-routes down --help)\n"},
+		{[]string{"down", "--max-range", "20"}, "anyip-routes down: --max-range is not a flag of down (see anyip-routes down --help)\n"},
+		{[]string{"--output", "text", "watch"}, "anyip-routes watch: --output is not a flag of watch (see anyip-routes watch --help)\n"},
 		{[]string{"--max-range", "0", "up"}, "anyip-routes up: --max-range takes a prefix length from 1 to 32, not 0 (see anyip-routes up --help)\n"},
-		{[]string{"down", "--dry-run"}, "anyip-routes down: unknown flag -dry-run (see anyip-routes down --help)\n"},
-		{[]string{"help", "start"}, "anyip-routes: no verb \"start\": up, down, watch, check (see anyip-routes --help)\n"},
+		{[]string{"down", "--dry-run"}, "anyip-routes down: --dry-run is not a flag of down (see anyip-routes down --help)\n"},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		var stdout, stderr strings.Builder
@@ -295,9 +304,11 @@ func TestUsage(t *testing.T) {
 			t.Errorf("anyip-routes %q:\nstderr %q\nwant   %q\nstdout %q", c.args, stderr.String(), c.want, stdout.String())
 		}
 	}
-	out, err := exec.Command(bin, "up", "--output", "json", "--bogus").Output()
-	if want := "{\n  \"schema\": 1,\n  \"result\": \"usage\",\n  \"error\": \"anyip-routes up: unknown flag -bogus\"\n}\n"; string(out) != want {
-		t.Errorf("a usage error with --output json: %v\n%q\nwant %q", err, out, want)
+	for _, args := range [][]string{{"up", "--output", "json", "--bogus"}, {"--output", "json", "up", "--bogus"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if want := "{\n  \"schema\": 1,\n  \"result\": \"usage\",\n  \"error\": \"anyip-routes up: unknown flag --bogus\"\n}\n"; string(out) != want {
+			t.Errorf("a usage error with --output json (%q): %v\n%q\nwant %q", args, err, out, want)
+		}
 	}
 
 	for _, c := range []struct {
@@ -305,13 +316,17 @@ func TestUsage(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{[]string{"-h"}, []string{"usage: anyip-routes [flags] up|down|watch|check|help [flags]", "Exit status:", "\n  --version "}, nil},
+		{[]string{"-h"}, []string{"usage: anyip-routes [flags] up|down|watch|check|help [flags]", "Exit status:", "\n  --version ",
+			"A verb's flags may come before the verb or after it", "\n  --config PATH ", "\n  --output text|json    report text|json (up, check) (default text)\n"}, []string{"--resync", "--probe"}},
+		{[]string{"up", "-h"}, []string{"\n  --max-range N         largest IPv4 range allowed, as a prefix length N\n                        (default 16, or $ANYIP_MAX_RANGE)\n",
+			"\n  --max-range6 N        largest IPv6 range allowed, as a prefix length N\n                        (default 48, or $ANYIP_MAX_RANGE6)\n"}, []string{"sets the default) (default"}},
+		{[]string{"help", "down"}, []string{"usage: anyip-routes down\n"}, []string{"--config", "--resolv-conf", "--max-range", "--output"}},
 		{[]string{"help"}, []string{"usage: anyip-routes [flags] up|down|watch|check|help [flags]"}, nil},
 		{[]string{"up", "--help"}, []string{"usage: anyip-routes up [--dry-run] [--output text|json]", "\n  --dry-run ", "\n  --output text|json "}, []string{"--resync", "--haproxy-config"}},
 		{[]string{"help", "up"}, []string{"usage: anyip-routes up [--dry-run]"}, nil},
 		{[]string{"help", "watch"}, []string{"usage: anyip-routes watch", "\n  --resync DUR "}, []string{"--dry-run"}},
 		{[]string{"help", "check"}, []string{"usage: anyip-routes [--config PATH] check", "\n  --probe-limit N "}, []string{"--systemctl"}},
-		{[]string{"down", "-h"}, []string{"usage: anyip-routes down"}, []string{"--dry-run"}},
+		{[]string{"down", "-h"}, []string{"usage: anyip-routes down"}, []string{"--dry-run", "--max-range", "--resolv-conf"}},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		var stdout, stderr strings.Builder
@@ -330,7 +345,7 @@ func TestUsage(t *testing.T) {
 			}
 		}
 	}
-	out, err = exec.Command(bin, "--version").Output()
+	out, err := exec.Command(bin, "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "anyip-routes ") || strings.Count(string(out), "\n") != 1 {
 		t.Errorf("--version: %v %q", err, out)
 	}
@@ -456,4 +471,73 @@ func TestNoHeavyDependencies(t *testing.T) {
 	if files == 0 {
 		t.Error("no source files of our own found in the dependencies")
 	}
+}
+
+// A line that does not parse does not hide the others' problems: one round
+// of up --dry-run shows them all, and the file is still refused whole. The
+// line that does not parse is in no other finding (the range after it,
+// inside the one it was meant to be, is no overlap), and a conflict with
+// the system names its place for automation.
+func TestUpReportsEveryLine(t *testing.T) {
+	b := newBox(t)
+	peer := netnstest.New(t)
+	b.ns.Veth(t, "eth0", "10.50.0.250/24", peer, "up0", "10.50.0.17/24")
+	b.ip("route", "add", "default", "via", "10.50.0.17")
+	b.writeCfg("10.50.0.128/28", "10.50.0.160/27 # pool B", "10.50.0.16/28", "10.50.0.136/29", "10.50.0.176/28")
+	r := b.run("up", "--dry-run", "--output", "json")
+	b.want(r, 1)
+	want := `{
+  "schema": 1,
+  "mode": "dry-run",
+  "result": "invalid",
+  "config": "` + b.cfg + `",
+  "findings": [
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:2",
+      "value": "10.50.0.160/27 # pool B",
+      "message": "has an inline comment, which the file format does not allow",
+      "hint": "move the comment to a line of its own starting with #"
+    },
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:4",
+      "value": "10.50.0.136/29",
+      "message": "10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1)",
+      "hint": "keep one range for these addresses: merge them or make them disjoint",
+      "conflict": "10.50.0.128/28",
+      "conflict_where": "` + b.cfg + `:1"
+    },
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:3",
+      "value": "10.50.0.16/28",
+      "message": "10.50.0.16/28 contains 10.50.0.17, the current default gateway (via eth0): the appliance would answer for it and cut it off the network",
+      "hint": "move or shrink the range so it leaves out 10.50.0.17",
+      "conflict": "10.50.0.17",
+      "conflict_where": "route:table=main,dst=default,dev=eth0"
+    }
+  ],
+  "routes": {
+    "added": [],
+    "adopted": [],
+    "removed": [],
+    "kept": 0,
+    "in_place": 0
+  }
+}
+`
+	if r.Stdout != want {
+		t.Errorf("dry run JSON\n%s\nwant\n%s", r.Stdout, want)
+	}
+
+	r = b.run("up")
+	b.want(r, 1)
+	if want := "error: " + b.cfg + `:2 = "10.50.0.160/27 # pool B": has an inline comment, which the file format does not allow (move the comment to a line of its own starting with #)` + "\n" +
+		"error: " + b.cfg + `:4 = "10.50.0.136/29": 10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1) (keep one range for these addresses: merge them or make them disjoint)` + "\n" +
+		"error: " + b.cfg + `:3 = "10.50.0.16/28": 10.50.0.16/28 contains 10.50.0.17, the current default gateway (via eth0): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.50.0.17)` + "\n" +
+		"anyip-routes: " + b.cfg + " is invalid (3 errors, 0 warnings); nothing was changed\n"; r.Stdout != want {
+		t.Errorf("up printed\n%s\nwant\n%s", r.Stdout, want)
+	}
+	e2etest.WantRoutes(t, b.routes())
 }

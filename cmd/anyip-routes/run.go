@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/anyip/anyip/internal/cfgfile"
@@ -43,16 +45,15 @@ type options struct {
 	haproxyConfig string
 }
 
-// register adds the flags every verb takes, defaulting to o's values, so
-// they may be given before the verb or after it.
-func (o *options) register(fl *cli.Flags) {
+// registerFile adds the flags of the verbs that read the ranges file and
+// check it against the system (up, watch, check).
+func (o *options) registerFile(fl *cli.Flags) {
 	fl.StringVar(&o.config, "config", o.config, "the AnyIP ranges file (`PATH`); $"+configEnv+", when set, changes the default")
 	fl.StringVar(&o.resolvConf, "resolv-conf", o.resolvConf, "the resolver configuration (`PATH`) whose name servers no range may contain")
 	o.limits.Register(fl.FlagSet)
 }
 
-// registerWatch adds watch's own flags, which the documented form also
-// takes before the verb.
+// registerWatch adds watch's own flags.
 func (o *options) registerWatch(fl *cli.Flags) {
 	fl.DurationVar(&o.resync, "resync", o.resync, "re-read the file and re-check the table this often (`DUR`), as a safety net")
 	fl.StringVar(&o.stateDir, "state-dir", o.stateDir, "keep the last good version of the file in `DIR`, and apply it at start when the file is bad ($STATE_DIRECTORY sets the default)")
@@ -83,7 +84,10 @@ netlink, permissions).
 Example: try an edit before the service applies it
   anyip-routes up --dry-run
 
-flags (before or after the verb):
+A verb's flags may come before the verb or after it, as systemctl's do:
+anyip-routes --output json check is anyip-routes check --output json.
+A flag the verb does not take is an error. anyip-routes help VERB lists
+the verb's flags; these most verbs take:
 `
 
 var verbUsage = map[string]string{
@@ -103,14 +107,14 @@ system failed.
 
 flags:
 `,
-	"down": `usage: anyip-routes down [flags]
+	"down": `usage: anyip-routes down
 
 Removes every route anyip installed (proto anyip, table local), and
-nothing else. An operator's action: stopping the service never does it.
+nothing else, whatever the ranges file holds: it takes no flags. An
+operator's action: stopping the service never does it, and while the
+service runs it puts the file's routes back.
 
 Exit status: 0 done, 2 usage, 3 the system failed.
-
-flags:
 `,
 	"watch": `usage: anyip-routes watch [--resync DUR] [--state-dir DIR] [--on-link=false]
                           [--haproxy-config PATH] [flags]
@@ -127,12 +131,43 @@ flags:
 `,
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// verbs are the verbs that do something; help explains them.
+var verbs = []string{"up", "down", "watch", "check"}
+
+// verbArgs are the values a verb's flags set, besides options.
+type verbArgs struct {
+	dryRun bool
+	output cli.Format
+	check  checkArgs
+}
+
+// verbFlags is verb's flag set, bound to o and a: each verb takes the
+// flags it uses and no other.
+func verbFlags(verb string, o *options, a *verbArgs) *cli.Flags {
+	a.output = "text"
+	if verb == "check" {
+		return a.check.flags(o, &a.output)
+	}
+	fl := cli.NewFlags(name+" "+verb, verbUsage[verb])
+	switch verb {
+	case "up":
+		o.registerFile(fl)
+		fl.BoolVar(&a.dryRun, "dry-run", false, "say what the file would change, or what is wrong with it; change nothing")
+		fl.Var(&a.output, "output", "report `text|json`")
+	case "watch":
+		o.registerFile(fl)
+		o.registerWatch(fl)
+	}
+	return fl
+}
+
+// defaults are the options before any flag.
+func defaults() options {
 	defConfig := cfgfile.DefaultPath
 	if env := os.Getenv(configEnv); env != "" {
 		defConfig = env
 	}
-	o := options{
+	return options{
 		limits:     cli.DefaultRangeLimits(validate.DefaultMinBits4, validate.DefaultMinBits6),
 		lock:       runlock.Path(),
 		config:     defConfig,
@@ -144,45 +179,65 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		onLink:        true,
 		haproxyConfig: haproxycfg.DefaultPath,
 	}
-	fl := cli.NewFlags(name, usageText)
-	o.register(fl)
-	o.registerWatch(fl)
-	version := fl.Bool("version", false, "print the version and exit")
+}
 
-	// Flags may come before the verb (the documented form) or after it.
-	if p := fl.Parse(args, stdout, stderr); p.Done {
+// topFlags takes every verb's flags, so that they may come before the
+// verb; what they set there is parsed again by the verb's own set. --help
+// shows the common ones.
+func topFlags() (*cli.Flags, *bool, []string) {
+	fl := cli.NewFlags(name, usageText)
+	var names []string
+	for _, verb := range verbs {
+		o, a := defaults(), verbArgs{}
+		verbFlags(verb, &o, &a).VisitAll(func(f *flag.Flag) {
+			if fl.Lookup(f.Name) == nil {
+				usage := f.Usage
+				if f.Name == "output" {
+					usage = "report `text|json` (up, check)"
+				}
+				fl.Var(f.Value, f.Name, usage)
+				names = append(names, f.Name)
+			}
+		})
+	}
+	fl.VisitAll(func(f *flag.Flag) {
+		if f.Name != "config" && f.Name != "output" {
+			fl.Hide(f.Name)
+		}
+	})
+	version := fl.Bool("version", false, "print the version and exit")
+	return fl, version, append(names, "version")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	top, version, all := topFlags()
+	if p := top.Parse(args, stdout, stderr); p.Done {
 		return p.Code
 	}
 	if *version {
 		fmt.Fprintln(stdout, cli.VersionLine(name))
 		return cli.ExitOK
 	}
-	if fl.NArg() == 0 {
-		return fl.Usage(args, stdout, stderr, "no verb given: up, down, watch, check or help")
+	if top.NArg() == 0 {
+		return top.Usage(args, stdout, stderr, "no verb given: up, down, watch, check or help")
 	}
-	verb, rest := fl.Arg(0), fl.Args()[1:]
-	switch verb {
-	case "check": // flags of its own: see check.go
-		return runCheck(ctx, o, rest, stdout, stderr)
-	case "help":
-		return help(fl, rest, stdout, stderr)
-	case "up", "down", "watch":
-	default:
-		return fl.Usage(args, stdout, stderr, "unknown verb %q: up, down, watch, check or help", finding.Clip(verb))
+	verb, rest := top.Arg(0), top.Args()[1:]
+	// The flags before the verb are the verb's as much as those after it.
+	before := args[:len(args)-top.NArg()]
+	if n := len(before); n > 0 && before[n-1] == "--" {
+		before = before[:n-1]
+	}
+	if verb == "help" {
+		return help(top, before, rest, stdout, stderr)
+	}
+	if !slices.Contains(verbs, verb) {
+		return unknownVerb(top, args, verb, stdout, stderr)
 	}
 
-	vf := cli.NewFlags(name+" "+verb, verbUsage[verb])
-	o.register(vf)
-	var dryRun bool
-	output := cli.Format("text")
-	switch verb {
-	case "up":
-		vf.BoolVar(&dryRun, "dry-run", false, "say what the file would change, or what is wrong with it; change nothing")
-		vf.Var(&output, "output", "report `text|json`")
-	case "watch":
-		o.registerWatch(vf)
-	}
-	if p := vf.Parse(rest, stdout, stderr); p.Done {
+	o, a := defaults(), verbArgs{}
+	vf := verbFlags(verb, &o, &a)
+	vf.NotHere(verb, all...)
+	if p := vf.Parse(append(slices.Clip(before), rest...), stdout, stderr); p.Done {
 		return p.Code
 	}
 	if vf.NArg() > 0 {
@@ -197,15 +252,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	switch verb {
 	case "up":
-		return up(ctx, o, upMode{dryRun: dryRun, json: output == "json"}, stdout, stderr)
+		return up(ctx, o, upMode{dryRun: a.dryRun, json: a.output == "json"}, stdout, stderr)
 	case "down":
 		return down(ctx, o, stdout, stderr)
+	case "check":
+		return runCheck(ctx, o, &a.check, a.output, vf, args, stdout, stderr)
 	}
 	return serve(ctx, o, stderr)
 }
 
+// unknownVerb is the one error for a verb that is not one, whether given
+// alone or to help.
+func unknownVerb(top *cli.Flags, args []string, verb string, stdout, stderr io.Writer) int {
+	return top.Usage(args, stdout, stderr, "unknown verb %q: up, down, watch, check or help", finding.Clip(verb))
+}
+
 // help prints the general usage, or a verb's.
-func help(top *cli.Flags, args []string, stdout, stderr io.Writer) int {
+func help(top *cli.Flags, before, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		top.WriteUsage(stdout)
 		return cli.ExitOK
@@ -213,11 +276,12 @@ func help(top *cli.Flags, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 1 {
 		return top.Usage(args, stdout, stderr, "help takes one verb")
 	}
-	switch args[0] {
-	case "up", "down", "watch", "check":
-		return run(context.Background(), []string{args[0], "--help"}, stdout, stderr)
+	if !slices.Contains(verbs, args[0]) {
+		return unknownVerb(top, append(before, args...), args[0], stdout, stderr)
 	}
-	return top.Usage(args, stdout, stderr, "no verb %q: up, down, watch, check", finding.Clip(args[0]))
+	o, a := defaults(), verbArgs{}
+	verbFlags(args[0], &o, &a).WriteUsage(stdout)
+	return cli.ExitOK
 }
 
 // cliLockWait bounds how long up and down wait for another run (first

@@ -20,6 +20,13 @@ import (
 // DefaultPath is where the appliance keeps the file.
 const DefaultPath = "/etc/vmware/anyip-routes.cfg"
 
+// MissingHint is what to do when the file does not exist, for every
+// command that reads it. A missing file is refused, not read as "no
+// ranges": a mistyped path must not take every VIP down. An empty file is
+// how to say none; first boot writes the file from the vApp properties.
+const MissingHint = "create it with one range (CIDR) a line, or empty for no ranges; " +
+	"`systemctl restart anyip-firstboot` writes it from the vApp properties"
+
 // The markers are comments, so the old shell service skips them. They are
 // matched by prefix so the explanatory tail can change between versions.
 const (

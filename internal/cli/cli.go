@@ -164,7 +164,8 @@ func (f *Format) Set(s string) error {
 		*f = Format(s)
 		return nil
 	}
-	return fmt.Errorf("want text or json, not %q", finding.Clip(s))
+	// The flag's error quotes the value already.
+	return fmt.Errorf("want text or json")
 }
 
 // WriteJSON writes v indented, with a final newline.
@@ -234,6 +235,8 @@ func Plural(n int, s string) string {
 // the service and in check alike.
 type RangeLimits struct {
 	Bits4, Bits6 int
+	// builtin are the defaults without the environment, for --help.
+	builtin [2]int
 	// envErr names a variable that is not a prefix length; it is a usage
 	// error unless the flag it is the default of is given.
 	envErr  [2]error
@@ -250,7 +253,7 @@ const (
 // environment. A value that is not a number keeps the built-in default
 // and is named by Validate, rather than silently ignored.
 func DefaultRangeLimits(bits4, bits6 int) RangeLimits {
-	l := RangeLimits{Bits4: bits4, Bits6: bits6}
+	l := RangeLimits{Bits4: bits4, Bits6: bits6, builtin: [2]int{bits4, bits6}}
 	for i, e := range []struct {
 		name string
 		dst  *int
@@ -274,8 +277,10 @@ func DefaultRangeLimits(bits4, bits6 int) RangeLimits {
 
 // Register adds the two flags to fl, defaulting to l's current values.
 func (l *RangeLimits) Register(fl *flag.FlagSet) {
-	fl.Var(&limitFlag{&l.Bits4, &l.flagSet[0]}, "max-range", "largest IPv4 range allowed, as a prefix length `N` ($"+EnvMaxRange+" sets the default)")
-	fl.Var(&limitFlag{&l.Bits6, &l.flagSet[1]}, "max-range6", "largest IPv6 range allowed, as a prefix length `N` ($"+EnvMaxRange6+" sets the default)")
+	// One bracket says both defaults: the built-in one, and the variable
+	// that replaces it.
+	fl.Var(&limitFlag{&l.Bits4, &l.flagSet[0]}, "max-range", fmt.Sprintf("largest IPv4 range allowed, as a prefix length `N` (default %d, or $%s)", l.builtin[0], EnvMaxRange))
+	fl.Var(&limitFlag{&l.Bits6, &l.flagSet[1]}, "max-range6", fmt.Sprintf("largest IPv6 range allowed, as a prefix length `N` (default %d, or $%s)", l.builtin[1], EnvMaxRange6))
 }
 
 // limitFlag is an int flag that remembers being given, so a bad variable

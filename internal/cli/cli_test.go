@@ -142,3 +142,54 @@ func TestWriteFindingsCaps(t *testing.T) {
 		t.Errorf("errors first: %q", lines[0])
 	}
 }
+
+// Every flag error spells the flag as the usage does (--output, -h), and a
+// flag of another verb is named as such; one line, pointing at --help.
+func TestFlagErrorsSpellFlagsAsTheUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "cmd verb: unknown flag --bogus (see cmd verb --help)\n"},
+		{[]string{"-x"}, "cmd verb: unknown flag -x (see cmd verb --help)\n"},
+		{[]string{"--other"}, "cmd verb: --other is not a flag of verb (see cmd verb --help)\n"},
+		{[]string{"--output", "yaml"}, "cmd verb: invalid value \"yaml\" for --output: want text or json (see cmd verb --help)\n"},
+		{[]string{"-output=yaml"}, "cmd verb: invalid value \"yaml\" for --output: want text or json (see cmd verb --help)\n"},
+		{[]string{"--output"}, "cmd verb: --output needs a value (see cmd verb --help)\n"},
+		{[]string{"--dry-run=maybe"}, "cmd verb: invalid value \"maybe\" for --dry-run: want true or false (see cmd verb --help)\n"},
+		{[]string{"--max-range", "x"}, "cmd verb: invalid value \"x\" for --max-range: want a prefix length (see cmd verb --help)\n"},
+	} {
+		fl := NewFlags("cmd verb", "")
+		out := Format("text")
+		fl.Var(&out, "output", "report `text|json`")
+		fl.Bool("dry-run", false, "")
+		l := DefaultRangeLimits(16, 48)
+		l.Register(fl.FlagSet)
+		fl.NotHere("verb", "other", "output")
+		var stdout, stderr strings.Builder
+		if p := fl.Parse(c.args, &stdout, &stderr); !p.Done || p.Code != ExitUsage || stdout.Len() != 0 || stderr.String() != c.want {
+			t.Errorf("%q: %+v\nstderr %q\nwant   %q", c.args, p, stderr.String(), c.want)
+		}
+	}
+}
+
+// The range limits show one default each, the built-in one and the
+// variable that replaces it, whatever the variable holds.
+func TestRangeLimitsUsage(t *testing.T) {
+	for _, env := range []string{"", "20", "abc"} {
+		t.Setenv(EnvMaxRange, env)
+		fl := NewFlags("cmd", "flags:\n")
+		l := DefaultRangeLimits(16, 48)
+		l.Register(fl.FlagSet)
+		var b strings.Builder
+		fl.WriteUsage(&b)
+		want := "flags:\n" +
+			"  --max-range N         largest IPv4 range allowed, as a prefix length N\n" +
+			"                        (default 16, or $ANYIP_MAX_RANGE)\n" +
+			"  --max-range6 N        largest IPv6 range allowed, as a prefix length N\n" +
+			"                        (default 48, or $ANYIP_MAX_RANGE6)\n"
+		if b.String() != want {
+			t.Errorf("$%s=%q:\n%s\nwant\n%s", EnvMaxRange, env, b.String(), want)
+		}
+	}
+}

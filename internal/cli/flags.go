@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/anyip/anyip/internal/finding"
@@ -45,6 +46,10 @@ type Flags struct {
 	name   string
 	text   string
 	hidden map[string]bool
+	// others are flags the command takes elsewhere (another verb's):
+	// given here, they are named as not this verb's, not as unknown.
+	others map[string]bool
+	verb   string
 }
 
 // NewFlags makes a flag set for name ("anyip-routes up"); text is printed
@@ -64,6 +69,29 @@ func (f *Flags) Hide(names ...string) {
 	}
 }
 
+// NotHere names flags the command takes, but not here (in verb): given
+// here, the error says `--resolv-conf is not a flag of down` rather than
+// that the flag does not exist.
+func (f *Flags) NotHere(verb string, names ...string) {
+	if f.others == nil {
+		f.others = map[string]bool{}
+	}
+	f.verb = verb
+	for _, n := range names {
+		if f.Lookup(n) == nil {
+			f.others[n] = true
+		}
+	}
+}
+
+// Dashed spells a flag as the usage shows it: -h, --output.
+func Dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
 // WriteUsage writes the usage text and the visible flags.
 func (f *Flags) WriteUsage(w io.Writer) {
 	fmt.Fprint(w, f.text)
@@ -72,10 +100,7 @@ func (f *Flags) WriteUsage(w io.Writer) {
 			return
 		}
 		arg, usage := flag.UnquoteUsage(fl)
-		head := "  --" + fl.Name
-		if len(fl.Name) == 1 {
-			head = "  -" + fl.Name
-		}
+		head := "  " + Dashed(fl.Name)
 		if arg != "" {
 			head += " " + arg
 		}
@@ -151,11 +176,40 @@ func (f *Flags) Parse(args []string, stdout, stderr io.Writer) Parsed {
 		f.WriteUsage(stdout)
 		return Parsed{Done: true, Code: ExitOK}
 	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		msg = "unknown flag " + rest
+	return Parsed{Done: true, Code: f.Usage(args, stdout, stderr, "%s", f.explain(err.Error()))}
+}
+
+// explain restates the flag package's errors with the flags spelled as
+// the usage shows them (--output, not -output), and names a flag of
+// another verb as such.
+func (f *Flags) explain(msg string) string {
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		if f.others[name] {
+			return fmt.Sprintf("%s is not a flag of %s", Dashed(name), f.verb)
+		}
+		return "unknown flag " + Dashed(name)
 	}
-	return Parsed{Done: true, Code: f.Usage(args, stdout, stderr, "%s", msg)}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return Dashed(name) + " needs a value"
+	}
+	for _, p := range []string{"invalid value ", "invalid boolean value "} {
+		rest, ok := strings.CutPrefix(msg, p)
+		if !ok {
+			continue
+		}
+		q, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			break
+		}
+		tail := strings.TrimPrefix(strings.TrimPrefix(rest[len(q):], " for flag -"), " for -")
+		if name, why, ok := strings.Cut(tail, ": "); ok {
+			if p == "invalid boolean value " {
+				why = "want true or false"
+			}
+			return fmt.Sprintf("invalid value %s for %s: %s", q, Dashed(name), why)
+		}
+	}
+	return msg
 }
 
 // Usage reports a usage error: one line naming the command and pointing

@@ -40,7 +40,7 @@ type HeldAddr struct {
 func SystemRules(f Facts) Rules {
 	var r Rules
 	for _, g := range f.Gateways {
-		r.Forbidden = append(r.Forbidden, Point{g.Prefix.Addr(), "the current default gateway", "via " + g.Iface})
+		r.Forbidden = append(r.Forbidden, Point{g.Prefix.Addr(), "the current default gateway", RoutePlace(g.Iface)})
 	}
 	for _, a := range f.Nameservers {
 		where := f.ResolvConf
@@ -50,12 +50,46 @@ func SystemRules(f Facts) Rules {
 		r.Forbidden = append(r.Forbidden, Point{a, "a name server in use", where})
 	}
 	for _, a := range f.Addrs {
-		r.Forbidden = append(r.Forbidden, Point{a.Prefix.Addr(), "an address already held", "on " + a.Iface})
+		r.Forbidden = append(r.Forbidden, Point{a.Prefix.Addr(), "an address already held", InterfacePlace(a.Iface)})
 		if !a.Prefix.Addr().IsLinkLocalUnicast() {
-			r.Attached = append(r.Attached, Network{a.Prefix.Masked(), "a network", a.Iface})
+			r.Attached = append(r.Attached, Network{a.Prefix.Masked(), "a network", InterfacePlace(a.Iface)})
 		}
 	}
 	return r
+}
+
+// A place is where a conflicting address or network is held, as
+// Finding.ConflictWhere gives it to automation: an OVF key
+// ("network.workload_gateway"), a file ("/etc/resolv.conf", or PATH:LINE
+// for a line of the ranges file), or one of the running system's places
+// below. README.md's JSON section lists them; a message says the same
+// place in words (Prose).
+const (
+	interfacePrefix = "interface:"                        // an address held on the interface
+	routePrefix     = "route:table=main,dst=default,dev=" // the default route's gateway through the device
+	rfcPrefix       = "rfc:"                              // special-use space, by the RFC that reserves it
+)
+
+// InterfacePlace is the place of an address held on interface name.
+func InterfacePlace(name string) string { return interfacePrefix + name }
+
+// RoutePlace is the place of a gateway of the main table's default route
+// reached through device dev.
+func RoutePlace(dev string) string { return routePrefix + dev }
+
+// Prose says a place in a message's words: "on eth0", "via eth0",
+// "RFC 1122"; a key or a file reads as it is.
+func Prose(place string) string {
+	if dev, ok := strings.CutPrefix(place, routePrefix); ok {
+		return "via " + dev
+	}
+	if name, ok := strings.CutPrefix(place, interfacePrefix); ok {
+		return "on " + name
+	}
+	if n, ok := strings.CutPrefix(place, rfcPrefix); ok {
+		return "RFC " + n
+	}
+	return place
 }
 
 // Join is r with o's points and networks after r's own; r's size limits

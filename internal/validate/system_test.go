@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -63,5 +64,35 @@ func TestAgainstMissingResolvConf(t *testing.T) {
 	a.Facts.ResolvConfMissing = false
 	if got := a.File(f); len(got) != 0 {
 		t.Errorf("present: %v", got)
+	}
+}
+
+// A conflict with the running system names its place in a form automation
+// can use, one of a fixed few (README.md, JSON); the message says it in
+// words.
+func TestSystemConflictPlaces(t *testing.T) {
+	facts := Facts{
+		Gateways:    []HeldAddr{{"eth0", pfx("10.1.0.1/32")}},
+		Addrs:       []HeldAddr{{"eth1", pfx("10.2.0.5/24")}},
+		Nameservers: []netip.Addr{addr("10.3.0.53")},
+		ResolvConf:  "/etc/resolv.conf",
+	}
+	const path = "/etc/vmware/anyip-routes.cfg"
+	f, _ := cfgfile.Parse(path, []byte("10.1.0.0/28\n10.2.0.0/28\n10.3.0.48/28\n127.0.0.0/28\n"))
+	got := map[string]string{}
+	for _, f := range (Against{Facts: facts}).File(f) {
+		if f.Severity == finding.Error {
+			got[f.Where] = f.Conflict + " @ " + f.ConflictWhere + " | " + f.Message
+		}
+	}
+	for where, want := range map[string]string{
+		path + ":1": "10.1.0.1 @ route:table=main,dst=default,dev=eth0 | 10.1.0.0/28 contains 10.1.0.1, the current default gateway (via eth0): the appliance would answer for it and cut it off the network",
+		path + ":2": "10.2.0.5 @ interface:eth1 | 10.2.0.0/28 contains 10.2.0.5, an address already held (on eth1): the appliance would answer for it and cut it off the network",
+		path + ":3": "10.3.0.53 @ /etc/resolv.conf | 10.3.0.48/28 contains 10.3.0.53, a name server in use (/etc/resolv.conf): the appliance would answer for it and cut it off the network",
+		path + ":4": "127.0.0.0/8 @ rfc:1122 | 127.0.0.0/28 overlaps loopback space (127.0.0.0/8) (RFC 1122)",
+	} {
+		if got[where] != want {
+			t.Errorf("%s:\n got %q\nwant %q", where, got[where], want)
+		}
 	}
 }

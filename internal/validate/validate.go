@@ -32,7 +32,7 @@ type Range struct {
 type Point struct {
 	Addr  netip.Addr
 	What  string // "the workload gateway", "a name server", ...
-	Where string // OVF key, interface or file it came from
+	Where string // the place it is held (see Prose): OVF key, file or system place
 }
 
 // Network is a network no range may overlap (backends, special-use space),
@@ -66,16 +66,16 @@ const (
 // Special-use space no VIP may live in: answering for it would break the
 // host itself (loopback), the link (link-local), or never work at all.
 var special = []Network{
-	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" space (0.0.0.0/8)`, "RFC 1122"},
-	{netip.MustParsePrefix("127.0.0.0/8"), "loopback space (127.0.0.0/8)", "RFC 1122"},
-	{netip.MustParsePrefix("169.254.0.0/16"), "link-local space (169.254.0.0/16)", "RFC 3927"},
-	{netip.MustParsePrefix("224.0.0.0/4"), "multicast space (224.0.0.0/4)", "RFC 5771"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved space (240.0.0.0/4)", "RFC 1112"},
-	{netip.MustParsePrefix("::/128"), "the unspecified address (::)", "RFC 4291"},
-	{netip.MustParsePrefix("::1/128"), "loopback (::1)", "RFC 4291"},
-	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped space (::ffff:0:0/96)", "RFC 4291"},
-	{netip.MustParsePrefix("fe80::/10"), "link-local space (fe80::/10)", "RFC 4291"},
-	{netip.MustParsePrefix("ff00::/8"), "multicast space (ff00::/8)", "RFC 4291"},
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" space (0.0.0.0/8)`, "rfc:1122"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback space (127.0.0.0/8)", "rfc:1122"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local space (169.254.0.0/16)", "rfc:3927"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast space (224.0.0.0/4)", "rfc:5771"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved space (240.0.0.0/4)", "rfc:1112"},
+	{netip.MustParsePrefix("::/128"), "the unspecified address (::)", "rfc:4291"},
+	{netip.MustParsePrefix("::1/128"), "loopback (::1)", "rfc:4291"},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped space (::ffff:0:0/96)", "rfc:4291"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local space (fe80::/10)", "rfc:4291"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast space (ff00::/8)", "rfc:4291"},
 }
 
 // Ranges checks VIP ranges against each other and against the rules. It
@@ -188,7 +188,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("move or shrink the range so it leaves out %s", pt.Addr),
 				"%s contains %s, %s (%s): the appliance would answer for it and cut it off the network",
-				r.Prefix.Masked(), pt.Addr, pt.What, pt.Where).With(pt.Addr.String(), pt.Where))
+				r.Prefix.Masked(), pt.Addr, pt.What, Prose(pt.Where)).With(pt.Addr.String(), pt.Where))
 		}
 	}
 
@@ -197,7 +197,7 @@ func Ranges(rs []Range, rules Rules) finding.List {
 			r := rs[i]
 			fs.Add(finding.Errorf(r.Where, r.Prefix.String(),
 				fmt.Sprintf("choose a range outside %s", n.Prefix),
-				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, n.Where).With(n.Prefix.String(), n.Where))
+				"%s overlaps %s (%s)", r.Prefix.Masked(), n.What, Prose(n.Where)).With(n.Prefix.String(), n.Where))
 		}
 	}
 
@@ -286,7 +286,7 @@ func attachedWarnings(fs *finding.Bounded, rs []Range, ix *index, attached []Net
 			for _, i := range ix.containing(pt.a, 128) {
 				r := rs[i]
 				fs.Add(finding.Warnf(r.Where, r.Prefix.String(), fmt.Sprintf("leave %s out of the range", pt.a),
-					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, n.Where).With(pt.a.String(), n.Where))
+					"%s includes %s, the %s address of %s (%s)", r.Prefix.Masked(), pt.a, pt.what, s, Prose(n.Where)).With(pt.a.String(), n.Where))
 			}
 		}
 	}
