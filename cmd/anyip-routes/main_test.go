@@ -501,21 +501,21 @@ func TestUpReportsEveryLine(t *testing.T) {
     },
     {
       "severity": "error",
-      "where": "` + b.cfg + `:4",
-      "value": "10.50.0.136/29",
-      "message": "10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1)",
-      "hint": "keep one range for these addresses: merge them or make them disjoint",
-      "conflict": "10.50.0.128/28",
-      "conflict_where": "` + b.cfg + `:1"
-    },
-    {
-      "severity": "error",
       "where": "` + b.cfg + `:3",
       "value": "10.50.0.16/28",
       "message": "10.50.0.16/28 contains 10.50.0.17, the current default gateway (via eth0): the appliance would answer for it and cut it off the network",
       "hint": "move or shrink the range so it leaves out 10.50.0.17",
       "conflict": "10.50.0.17",
       "conflict_where": "route:table=main,dst=default,dev=eth0"
+    },
+    {
+      "severity": "error",
+      "where": "` + b.cfg + `:4",
+      "value": "10.50.0.136/29",
+      "message": "10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1)",
+      "hint": "keep one range for these addresses: merge them or make them disjoint",
+      "conflict": "10.50.0.128/28",
+      "conflict_where": "` + b.cfg + `:1"
     }
   ],
   "routes": {
@@ -534,8 +534,8 @@ func TestUpReportsEveryLine(t *testing.T) {
 	r = b.run("up")
 	b.want(r, 1)
 	if want := "error: " + b.cfg + `:2 = "10.50.0.160/27 # pool B": has an inline comment, which the file format does not allow (move the comment to a line of its own starting with #)` + "\n" +
-		"error: " + b.cfg + `:4 = "10.50.0.136/29": 10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1) (keep one range for these addresses: merge them or make them disjoint)` + "\n" +
 		"error: " + b.cfg + `:3 = "10.50.0.16/28": 10.50.0.16/28 contains 10.50.0.17, the current default gateway (via eth0): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.50.0.17)` + "\n" +
+		"error: " + b.cfg + `:4 = "10.50.0.136/29": 10.50.0.136/29 overlaps 10.50.0.128/28 (` + b.cfg + `:1) (keep one range for these addresses: merge them or make them disjoint)` + "\n" +
 		"anyip-routes: " + b.cfg + " is invalid (3 errors, 0 warnings); nothing was changed\n"; r.Stdout != want {
 		t.Errorf("up printed\n%s\nwant\n%s", r.Stdout, want)
 	}

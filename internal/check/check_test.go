@@ -833,7 +833,7 @@ func TestSafetyInLineOrder(t *testing.T) {
 		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 contains 10.10.0.1, the current default gateway (via eth1): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.10.0.1)`,
 		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 contains 10.10.0.5, an address already held (on eth1): the appliance would answer for it and cut it off the network (move or shrink the range so it leaves out 10.10.0.5)`,
 		cfgPath + `:2 = "fd00:99::/112": fd00:99::/112 lies outside every attached network (10.20.0.0/24, fd00:20::/64, 10.10.0.0/24) (make sure the upstream router routes it to this appliance)`,
-		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 includes 10.10.0.0, the network address of 10.10.0.0/24 (eth1) (leave 10.10.0.0 out of the range)`,
+		cfgPath + `:4 = "10.10.0.0/28": 10.10.0.0/28 includes 10.10.0.0, the network address of 10.10.0.0/24 (on eth1) (leave 10.10.0.0 out of the range)`,
 	}
 	if !slices.Equal(r.Details, want) {
 		t.Errorf("details\n  %s\nwant\n  %s", strings.Join(r.Details, "\n  "), strings.Join(want, "\n  "))
