@@ -28,7 +28,7 @@ func Config(path string, data []byte, readErr error) (Result, *cfgfile.File) {
 	switch {
 	case errors.Is(readErr, fs.ErrNotExist):
 		r.Status, r.Summary = Fail, path+" does not exist"
-		r.Hint = "create it with one range (CIDR) a line, or run anyip-firstboot to write it from the vApp properties"
+		r.Hint = cfgfile.MissingHint
 		return r, empty
 	case errors.Is(readErr, textfile.ErrNotRegular) || errors.Is(readErr, textfile.ErrTooLarge):
 		r.Status, r.Summary = Fail, readErr.Error()
